@@ -1,0 +1,392 @@
+/*
+ * ldap.c: LDAP connection pools, the user search and the password bind.
+ *
+ * Two pools of connections are kept. Connections of the search pool stay
+ * bound as the service account; connections of the bind pool are re-bound
+ * as each user whose password is checked. Keeping them apart means no
+ * search ever waits for a rebind to the service account.
+ */
+RCSID("$Id$")
+
+#include <ldap.h>
+
+#include "ldap.h"
+#include "escape.h"
+#include "crypto.h"
+
+/** One pooled connection. */
+typedef struct {
+	LDAP			*handle;	//!< libldap handle, bound as the service account at open.
+	char const		*uri;		//!< Server this connection reached.
+} twostep_ldap_conn_t;
+
+/** Longest TOTP seed attribute value accepted, in base32 characters. */
+#define TOTP_SECRET_MAX_LEN	256
+
+static int conn_free(twostep_ldap_conn_t *conn)
+{
+	if (conn->handle) ldap_unbind_ext_s(conn->handle, NULL, NULL);
+	conn->handle = NULL;
+	return 0;
+}
+
+/*
+ *	Set one libldap option, naming it in the error when it fails.
+ */
+#define SET_OPTION(_ld, _opt, _val) do { \
+	if (ldap_set_option(_ld, _opt, _val) != LDAP_OPT_SUCCESS) { \
+		ERROR("rlm_twostep (%s): setting %s on %s failed", inst->name, #_opt, uri); \
+		goto error; \
+	} \
+} while (0)
+
+/** Open one server: connect, StartTLS if configured, bind as the service account.
+ *
+ * @return a bound handle, or NULL (the reason is logged).
+ */
+static LDAP *conn_open_uri(rlm_twostep_t const *inst, char const *uri)
+{
+	LDAP		*ld = NULL;
+	int		rc;
+	int		version = LDAP_VERSION3;
+	struct timeval	net_timeout = { .tv_sec = inst->ldap.net_timeout };
+	struct timeval	op_timeout = { .tv_sec = inst->ldap.timeout };
+	bool		ldaps = (strncasecmp(uri, "ldaps://", 8) == 0);
+	struct berval	cred;
+
+	rc = ldap_initialize(&ld, uri);
+	if (rc != LDAP_SUCCESS) {
+		ERROR("rlm_twostep (%s): LDAP URI \"%s\" is invalid: %s", inst->name, uri, ldap_err2string(rc));
+		return NULL;
+	}
+
+	SET_OPTION(ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+	SET_OPTION(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	SET_OPTION(ld, LDAP_OPT_NETWORK_TIMEOUT, &net_timeout);
+	SET_OPTION(ld, LDAP_OPT_TIMEOUT, &op_timeout);
+
+	if (ldaps || inst->ldap.start_tls) {
+		int newctx = 0;
+
+		if (inst->ldap.tls_ca_file) SET_OPTION(ld, LDAP_OPT_X_TLS_CACERTFILE, inst->ldap.tls_ca_file);
+		if (inst->ldap.tls_ca_path) SET_OPTION(ld, LDAP_OPT_X_TLS_CACERTDIR, inst->ldap.tls_ca_path);
+		SET_OPTION(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &inst->ldap.tls_require_cert);
+		/* Apply the TLS options above to this handle alone. */
+		SET_OPTION(ld, LDAP_OPT_X_TLS_NEWCTX, &newctx);
+	}
+
+	if (inst->ldap.start_tls && !ldaps) {
+		rc = ldap_start_tls_s(ld, NULL, NULL);
+		if (rc != LDAP_SUCCESS) {
+			ERROR("rlm_twostep (%s): StartTLS with %s failed: %s", inst->name, uri, ldap_err2string(rc));
+			goto error;
+		}
+	}
+
+	/* The bind also opens the TCP connection, so a dead server fails here. */
+	cred.bv_val = (char *) (uintptr_t) (inst->ldap.password ? inst->ldap.password : "");
+	cred.bv_len = strlen(cred.bv_val);
+	rc = ldap_sasl_bind_s(ld, inst->ldap.identity ? inst->ldap.identity : "", LDAP_SASL_SIMPLE,
+			      &cred, NULL, NULL, NULL);
+	if (rc != LDAP_SUCCESS) {
+		ERROR("rlm_twostep (%s): service account bind to %s failed: %s", inst->name, uri, ldap_err2string(rc));
+		goto error;
+	}
+
+	return ld;
+
+error:
+	ldap_unbind_ext_s(ld, NULL, NULL);
+	return NULL;
+}
+
+/** Pool callback: open a connection to the first server that answers. */
+static void *mod_conn_create(TALLOC_CTX *ctx, void *instance)
+{
+	rlm_twostep_t const	*inst = instance;
+	twostep_ldap_conn_t	*conn;
+	size_t			i, num = talloc_array_length(inst->ldap.server);
+
+	for (i = 0; i < num; i++) {
+		LDAP *ld = conn_open_uri(inst, inst->ldap.server[i]);
+
+		if (!ld) continue;
+
+		conn = talloc_zero(ctx, twostep_ldap_conn_t);
+		conn->handle = ld;
+		conn->uri = inst->ldap.server[i];
+		talloc_set_destructor(conn, conn_free);
+		DEBUG2("rlm_twostep (%s): connected to %s", inst->name, conn->uri);
+		return conn;
+	}
+
+	ERROR("rlm_twostep (%s): none of the %zu LDAP servers could be reached", inst->name, num);
+	return NULL;
+}
+
+/** Create the search and bind pools.
+ *
+ * @return 0 on success, -1 on error.
+ */
+int twostep_ldap_init(rlm_twostep_t *inst)
+{
+	CONF_SECTION	*bind_cs;
+	char		prefix[128];
+
+	snprintf(prefix, sizeof(prefix), "rlm_twostep (%s) search", inst->name);
+	inst->search_pool = fr_connection_pool_module_init(inst->cs, inst, mod_conn_create, NULL, prefix);
+	if (!inst->search_pool) return -1;
+
+	/* The "bind" sub-section holds the bind pool's own "pool" section. */
+	bind_cs = cf_section_sub_find(inst->cs, "bind");
+	if (!bind_cs) {
+		bind_cs = cf_section_alloc(inst->cs, "bind", NULL);
+		cf_section_add(inst->cs, bind_cs);
+	}
+	snprintf(prefix, sizeof(prefix), "rlm_twostep (%s) bind", inst->name);
+	inst->bind_pool = fr_connection_pool_module_init(bind_cs, inst, mod_conn_create, NULL, prefix);
+	if (!inst->bind_pool) return -1;
+
+	return 0;
+}
+
+/** Free both pools, closing their connections. */
+void twostep_ldap_free(rlm_twostep_t *inst)
+{
+	if (inst->bind_pool) fr_connection_pool_free(inst->bind_pool);
+	if (inst->search_pool) fr_connection_pool_free(inst->search_pool);
+	inst->bind_pool = inst->search_pool = NULL;
+}
+
+/** xlat escape callback: RFC 4515 escaping of every value put into the filter. */
+static size_t filter_escape(UNUSED REQUEST *request, char *out, size_t outlen, char const *in, UNUSED void *arg)
+{
+	ssize_t len = twostep_ldap_escape_filter(out, outlen, in);
+
+	if (len < 0) {
+		/* Too long to escape: an empty value makes the filter invalid, so the search fails. */
+		if (outlen) out[0] = '\0';
+		return 0;
+	}
+	return len;
+}
+
+/** Copy the first value of an attribute into a talloc string, refusing embedded NULs. */
+static char *entry_first_value(TALLOC_CTX *ctx, LDAP *ld, LDAPMessage *entry, char const *attr)
+{
+	struct berval	**values;
+	char		*out = NULL;
+
+	values = ldap_get_values_len(ld, entry, attr);
+	if (!values) return NULL;
+
+	if (values[0] && values[0]->bv_len > 0 && values[0]->bv_len <= TOTP_SECRET_MAX_LEN &&
+	    !memchr(values[0]->bv_val, '\0', values[0]->bv_len)) {
+		out = talloc_strndup(ctx, values[0]->bv_val, values[0]->bv_len);
+	}
+
+	for (size_t i = 0; values[i]; i++) twostep_wipe(values[i]->bv_val, values[i]->bv_len);
+	ldap_value_free_len(values);
+	return out;
+}
+
+/** Find the user's entry with the service account.
+ *
+ * The filter is expanded with every value escaped as RFC 4515 requires. The
+ * search must match exactly one entry. A connection found dead is replaced
+ * once, so a restarted server costs one retry, not a failed request.
+ *
+ * @param[in] inst	Module instance.
+ * @param[in] request	Current request; user->dn and user->totp_secret are allocated under it.
+ * @param[out] user	The DN and base32 seed (NULL when absent) on TWOSTEP_LDAP_OK.
+ * @return
+ *	- TWOSTEP_LDAP_OK one entry found.
+ *	- TWOSTEP_LDAP_NOT_FOUND, TWOSTEP_LDAP_AMBIGUOUS no entry, or several.
+ *	- TWOSTEP_LDAP_UNAVAILABLE no server, or a timeout.
+ *	- TWOSTEP_LDAP_ERROR the filter or the search failed otherwise.
+ */
+twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *request,
+					    twostep_ldap_user_t *user)
+{
+	twostep_ldap_conn_t	*conn;
+	char			*filter = NULL;
+	char const		*attrs[] = { inst->ldap.totp_secret_attr, NULL };
+	struct timeval		timeout = { .tv_sec = inst->ldap.timeout };
+	LDAPMessage		*result = NULL, *entry;
+	twostep_ldap_rcode_t	rcode = TWOSTEP_LDAP_ERROR;
+	int			rc, count, tries;
+	char			*dn;
+
+	memset(user, 0, sizeof(*user));
+
+	if (radius_axlat(&filter, request, inst->ldap.filter, filter_escape, NULL) < 0) {
+		REDEBUG("Expanding the user filter failed");
+		return TWOSTEP_LDAP_ERROR;
+	}
+
+	conn = fr_connection_get(inst->search_pool);
+	if (!conn) {
+		REDEBUG("No LDAP connection available for the user search");
+		talloc_free(filter);
+		return TWOSTEP_LDAP_UNAVAILABLE;
+	}
+
+	for (tries = 0; ; tries++) {
+		RDEBUG2("Searching for the user in %s with filter %s", inst->ldap.base_dn, filter);
+		rc = ldap_search_ext_s(conn->handle, inst->ldap.base_dn, LDAP_SCOPE_SUBTREE, filter,
+				       (char **) (uintptr_t) attrs, 0, NULL, NULL, &timeout, 2, &result);
+		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
+
+		/* The connection died since its last use: open a fresh one, once. */
+		if (result) ldap_msgfree(result);
+		result = NULL;
+		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
+		conn = fr_connection_reconnect(inst->search_pool, conn);
+		if (!conn) {
+			REDEBUG("Reconnecting to LDAP failed");
+			talloc_free(filter);
+			return TWOSTEP_LDAP_UNAVAILABLE;
+		}
+	}
+
+	switch (rc) {
+	case LDAP_SUCCESS:
+	case LDAP_SIZELIMIT_EXCEEDED:
+		break;
+
+	case LDAP_SERVER_DOWN:
+	case LDAP_TIMEOUT:
+	case LDAP_CONNECT_ERROR:
+		REDEBUG("User search on %s failed: %s", conn->uri, ldap_err2string(rc));
+		rcode = TWOSTEP_LDAP_UNAVAILABLE;
+		goto close_conn;
+
+	default:
+		REDEBUG("User search on %s failed: %s", conn->uri, ldap_err2string(rc));
+		rcode = TWOSTEP_LDAP_ERROR;
+		goto release;
+	}
+
+	count = ldap_count_entries(conn->handle, result);
+	if (rc == LDAP_SIZELIMIT_EXCEEDED || count > 1) {
+		REDEBUG("User filter %s matches more than one entry", filter);
+		rcode = TWOSTEP_LDAP_AMBIGUOUS;
+		goto release;
+	}
+	if (count < 1) {
+		RDEBUG2("No entry matches %s", filter);
+		rcode = TWOSTEP_LDAP_NOT_FOUND;
+		goto release;
+	}
+
+	entry = ldap_first_entry(conn->handle, result);
+	dn = entry ? ldap_get_dn(conn->handle, entry) : NULL;
+	if (!dn) {
+		REDEBUG("Reading the DN of the user's entry failed");
+		goto release;
+	}
+	user->dn = talloc_typed_strdup(request, dn);
+	ldap_memfree(dn);
+
+	user->totp_secret = entry_first_value(request, conn->handle, entry, inst->ldap.totp_secret_attr);
+	RDEBUG2("Found %s (%s)", user->dn, user->totp_secret ? "TOTP seed on file" : "no TOTP seed");
+	rcode = TWOSTEP_LDAP_OK;
+
+release:
+	if (result) ldap_msgfree(result);
+	fr_connection_release(inst->search_pool, conn);
+	talloc_free(filter);
+	return rcode;
+
+close_conn:
+	/* A timed-out operation may still answer later: never reuse that connection. */
+	if (result) ldap_msgfree(result);
+	fr_connection_close(inst->search_pool, conn, "operation failed");
+	talloc_free(filter);
+	return rcode;
+}
+
+/** Check a password with a simple bind as the user's DN.
+ *
+ * Exactly one bind reaches a server for a wrong password: a bind that gets an
+ * answer is never retried, so directory lock-out counters count it once. Only
+ * a connection found dead before the bind was answered is replaced and the
+ * bind sent again.
+ *
+ * @param[in] inst		Module instance.
+ * @param[in] request		Current request.
+ * @param[in] dn		DN from the user search.
+ * @param[in] password		Password bytes, never empty (an empty one would be an anonymous bind).
+ * @param[in] password_len	Their length.
+ * @return
+ *	- TWOSTEP_LDAP_OK the password is right.
+ *	- TWOSTEP_LDAP_REJECT wrong password, or the directory refused the account.
+ *	- TWOSTEP_LDAP_UNAVAILABLE no server, or a timeout.
+ *	- TWOSTEP_LDAP_ERROR any other failure.
+ */
+twostep_ldap_rcode_t twostep_ldap_check_password(rlm_twostep_t const *inst, REQUEST *request,
+						 char const *dn, char const *password, size_t password_len)
+{
+	twostep_ldap_conn_t	*conn;
+	struct berval		cred;
+	int			rc, tries;
+
+	/* An empty password makes a simple bind anonymous, which "succeeds". */
+	if (!password || password_len == 0) {
+		REDEBUG("Refusing to bind with an empty password");
+		return TWOSTEP_LDAP_REJECT;
+	}
+
+	conn = fr_connection_get(inst->bind_pool);
+	if (!conn) {
+		REDEBUG("No LDAP connection available for the password check");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+	}
+
+	cred.bv_val = (char *) (uintptr_t) password;
+	cred.bv_len = password_len;
+
+	for (tries = 0; ; tries++) {
+		RDEBUG2("Binding as %s", dn);
+		rc = ldap_sasl_bind_s(conn->handle, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
+
+		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
+		conn = fr_connection_reconnect(inst->bind_pool, conn);
+		if (!conn) {
+			REDEBUG("Reconnecting to LDAP failed");
+			return TWOSTEP_LDAP_UNAVAILABLE;
+		}
+	}
+
+	switch (rc) {
+	case LDAP_SUCCESS:
+		fr_connection_release(inst->bind_pool, conn);
+		return TWOSTEP_LDAP_OK;
+
+	case LDAP_INVALID_CREDENTIALS:
+		fr_connection_release(inst->bind_pool, conn);
+		RDEBUG2("Bind as %s rejected: invalid credentials", dn);
+		return TWOSTEP_LDAP_REJECT;
+
+	case LDAP_UNWILLING_TO_PERFORM:
+	case LDAP_CONSTRAINT_VIOLATION:
+	case LDAP_INAPPROPRIATE_AUTH:
+		/* Account disabled or locked by the directory's password policy. */
+		fr_connection_release(inst->bind_pool, conn);
+		REDEBUG("Bind as %s refused by the directory: %s", dn, ldap_err2string(rc));
+		return TWOSTEP_LDAP_REJECT;
+
+	case LDAP_SERVER_DOWN:
+	case LDAP_TIMEOUT:
+	case LDAP_CONNECT_ERROR:
+		REDEBUG("Bind on %s failed: %s", conn->uri, ldap_err2string(rc));
+		fr_connection_close(inst->bind_pool, conn, "bind failed");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+
+	default:
+		fr_connection_release(inst->bind_pool, conn);
+		REDEBUG("Bind as %s failed: %s", dn, ldap_err2string(rc));
+		return TWOSTEP_LDAP_ERROR;
+	}
+}

@@ -1,0 +1,66 @@
+/*
+ * rlm_twostep.h: the module instance, shared by the glue (rlm_twostep.c)
+ * and the LDAP layer (ldap.c). Nothing here is exported from the module.
+ */
+#ifndef RLM_TWOSTEP_H
+#define RLM_TWOSTEP_H
+
+RCSIDH(rlm_twostep_h, "$Id$")
+
+#include <freeradius-devel/radiusd.h>
+#include <freeradius-devel/modules.h>
+
+#include "state.h"
+
+/** LDAP settings, from the "ldap" section. */
+typedef struct {
+	char const		*server_first;		//!< First "server" value; see server.
+	char const		**server;		//!< Every "server" value, tried in order on connect.
+	char const		*base_dn;		//!< Base of the subtree user search.
+	char const		*filter;		//!< User filter, expanded with escaping.
+	char const		*identity;		//!< Service account DN, "" for anonymous.
+	char const		*password;		//!< Service account password.
+	char const		*totp_secret_attr;	//!< Attribute with the base32 TOTP seed.
+	uint32_t		net_timeout;		//!< Seconds to wait for a TCP connect.
+	uint32_t		timeout;		//!< Seconds to wait for one operation.
+	bool			start_tls;		//!< Send StartTLS on ldap:// URIs.
+	char const		*tls_ca_file;		//!< CA bundle for server certificates.
+	char const		*tls_ca_path;		//!< Directory of CA certificates.
+	char const		*tls_require_cert_str;	//!< "demand", "allow" or "never".
+	int			tls_require_cert;	//!< Parsed LDAP_OPT_X_TLS_* value.
+} twostep_ldap_conf_t;
+
+/** Reply-Message texts, from the "messages" section. */
+typedef struct {
+	char const		*totp_challenge;	//!< Asks for the app's code.
+	char const		*login_failed;		//!< Bad password or unknown user.
+	char const		*code_invalid;		//!< Wrong or malformed code.
+	char const		*state_invalid;		//!< Expired or bad State.
+	char const		*not_enrolled;		//!< No second factor on file.
+	char const		*unavailable;		//!< Backend failure.
+} twostep_messages_t;
+
+/** Module instance. Read-only once mod_instantiate returns. */
+typedef struct {
+	char const		*name;			//!< Instance name, also the Auth-Type.
+	CONF_SECTION		*cs;			//!< Module section.
+
+	twostep_ldap_conf_t	ldap;			//!< LDAP settings.
+
+	uint32_t		time_step;		//!< TOTP step in seconds.
+	uint32_t		digits;			//!< TOTP code length.
+	uint32_t		drift;			//!< Steps accepted on each side.
+
+	char const		*key_file_first;	//!< First "key_file" value; see key_file.
+	char const		**key_file;		//!< Every "key_file" value, the first one seals.
+	twostep_state_key_t	*keys;			//!< Loaded keys, same order.
+	size_t			num_keys;		//!< Entries in keys.
+	uint32_t		challenge_lifetime;	//!< Seconds a State can be answered.
+
+	twostep_messages_t	msg;			//!< Reply-Message texts.
+
+	fr_connection_pool_t	*search_pool;		//!< Connections bound as the service account.
+	fr_connection_pool_t	*bind_pool;		//!< Connections for user binds.
+} rlm_twostep_t;
+
+#endif
