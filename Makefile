@@ -13,7 +13,10 @@ CC		?= cc
 OPTFLAGS	?= -O2 -g
 WARNFLAGS	:= -Wall -Wextra -Werror
 CFLAGS_COMMON	:= -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -D_GNU_SOURCE
-MODULE_CFLAGS	:= $(CFLAGS_COMMON) -fPIC -I$(FR_INCLUDE) -include freeradius-devel/build.h
+# A server built with -DNDEBUG lays out REQUEST without its magic field: the
+# module must match, or it reads request->number at the wrong offset.
+FR_NDEBUG	:= $(shell grep -qs 'define WITH_NDEBUG 1' /usr/include/freeradius/features.h && echo -DNDEBUG)
+MODULE_CFLAGS	:= $(CFLAGS_COMMON) $(FR_NDEBUG) -fPIC -I$(FR_INCLUDE) -include freeradius-devel/build.h
 MODULE_LIBS	:= -lldap -llber -loath -lcrypto
 
 # Files with no FreeRADIUS dependency, shared by the module, the unit tests and the tools.
@@ -46,7 +49,7 @@ headers: $(FR_STAMP)
 
 module: $(BUILD)/rlm_twostep.so
 
-$(BUILD)/obj/%.o: rlm_twostep/%.c $(HEADERS) $(FR_STAMP)
+$(BUILD)/obj/%.o: rlm_twostep/%.c $(HEADERS) $(FR_STAMP) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(MODULE_CFLAGS) -c $< -o $@
 
