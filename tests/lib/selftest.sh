@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Check tests/lib/servers.sh and the demo directory: start slapd on a free
+# port, check binds and the access rules of ldap/slapd.conf.in, count binds,
+# stop and resume slapd, and check the radclient output parsers on sample
+# output. Needs no radiusd. Prints one line per check and exits 1 if any fails.
+set -euo pipefail
+
+# shellcheck source=SCRIPTDIR/servers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
+
+BASE=dc=example,dc=org
+ALICE=uid=alice,ou=people,$BASE
+BOB=uid=bob,ou=people,$BASE
+ERIN=uid=erin,ou=contractors,$BASE
+RADIUS=cn=radius,ou=services,$BASE
+ALICE_SEED=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+
+failures=0
+
+pass() {
+	echo "ok    $1"
+}
+
+fail() {
+	echo "FAIL  $1" >&2
+	failures=$((failures + 1))
+}
+
+# check NAME COMMAND...: run COMMAND and report whether it succeeded.
+check() {
+	local name=$1
+	shift
+	if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# Succeed when a simple bind as DN with PASSWORD works.
+can_bind() {
+	ldapwhoami -x -H "$URI" -D "$1" -w "$2" > /dev/null 2>&1
+}
+
+# Print the values of ATTR in the entry at BASE_DN, as read by BIND_DN with
+# BIND_PASSWORD, or anonymously when both are empty.
+read_attr() {
+	local bind_dn=$1 bind_password=$2 base_dn=$3 attr=$4
+	local auth=(-x)
+	if [ -n "$bind_dn" ]; then
+		auth+=(-D "$bind_dn" -w "$bind_password")
+	fi
+	ldapsearch "${auth[@]}" -H "$URI" -LLL -o ldif-wrap=no -s base -b "$base_dn" \
+		"(objectClass=*)" "$attr" 2>/dev/null |
+		sed -n "s/^$attr: //p" || true
+}
+
+# Print the DNs that an anonymous subtree search for any uid returns.
+anonymous_search() {
+	ldapsearch -x -H "$URI" -LLL -b "$BASE" "(uid=*)" dn 2>/dev/null |
+		sed -n 's/^dn: //p' || true
+}
+
+# expect_equal NAME EXPECTED ACTUAL
+expect_equal() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1: expected '$2', got '$3'"
+	fi
+}
+
+WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/twostep-selftest.XXXXXX")
+trap stop_all EXIT
+
+port=$(free_port)
+if [ "$port" -ge 20000 ] && [ "$port" -le 59999 ]; then
+	pass "free_port in 20000..59999 ($port)"
+else
+	fail "free_port in 20000..59999: got $port"
+fi
+URI="ldap://127.0.0.1:$port/"
+
+if ! slapd_start "$WORKDIR" "$port"; then
+	fail "slapd_start"
+	exit 1
+fi
+pass "slapd_start"
+check "slapd.pid names a running slapd" \
+	test -d "/proc/$(cat "$WORKDIR/slapd/slapd.pid")"
+
+# Binds.
+check "alice binds with alice-pw" can_bind "$ALICE" alice-pw
+check "erin binds with erin-pw" can_bind "$ERIN" erin-pw
+check "radius account binds" can_bind "$RADIUS" radius-pw
+if can_bind "$ALICE" wrong-pw; then
+	fail "alice bind with a wrong password is rejected"
+else
+	pass "alice bind with a wrong password is rejected"
+fi
+
+# Access rules.
+expect_equal "radius account reads alice's seed" \
+	"$ALICE_SEED" "$(read_attr "$RADIUS" radius-pw "$ALICE" twostepTotpSecret)"
+expect_equal "radius account reads bob's mobile" \
+	"+15550100200" "$(read_attr "$RADIUS" radius-pw "$BOB" mobile)"
+expect_equal "radius account cannot read userPassword" \
+	"" "$(read_attr "$RADIUS" radius-pw "$ALICE" userPassword)"
+expect_equal "alice reads her own cn" \
+	"Alice Example" "$(read_attr "$ALICE" alice-pw "$ALICE" cn)"
+expect_equal "alice cannot read her own seed" \
+	"" "$(read_attr "$ALICE" alice-pw "$ALICE" twostepTotpSecret)"
+expect_equal "bob cannot read alice's entry" \
+	"" "$(read_attr "$BOB" bob-pw "$ALICE" cn)"
+expect_equal "anonymous cannot read alice's entry" \
+	"" "$(read_attr "" "" "$ALICE" cn)"
+expect_equal "anonymous search finds no users" \
+	"" "$(anonymous_search)"
+expect_equal "anonymous reads the root DSE" \
+	"$BASE" "$(read_attr "" "" "" namingContexts)"
+
+# Bind counting: four binds, one of them rejected, all counted.
+binds_before=$(slapd_count_binds "$WORKDIR")
+can_bind "$ALICE" alice-pw || true
+can_bind "$ALICE" wrong-pw || true
+can_bind "$BOB" bob-pw || true
+can_bind "$RADIUS" radius-pw || true
+binds_after=$(slapd_count_binds "$WORKDIR")
+expect_equal "slapd_count_binds counts 4 binds" 4 $((binds_after - binds_before))
+
+# Stop and resume on the same database.
+slapd_pid=$(cat "$WORKDIR/slapd/slapd.pid")
+slapd_stop "$WORKDIR"
+check "slapd_stop ends slapd" test ! -d "/proc/$slapd_pid"
+if can_bind "$ALICE" alice-pw; then
+	fail "no bind after slapd_stop"
+else
+	pass "no bind after slapd_stop"
+fi
+if ! slapd_resume "$WORKDIR" "$port"; then
+	fail "slapd_resume"
+	exit 1
+fi
+pass "slapd_resume"
+check "alice binds after slapd_resume" can_bind "$ALICE" alice-pw
+if [ "$(slapd_count_binds "$WORKDIR")" -gt "$binds_after" ]; then
+	pass "slapd_count_binds includes the log before the resume"
+else
+	fail "slapd_count_binds includes the log before the resume"
+fi
+
+# Parsers, on radclient -x output of the form that radclient 3.2.1 prints.
+sample='Sent Access-Request Id 7 from 0.0.0.0:40000 to 127.0.0.1:1812 length 120
+	User-Name = "alice"
+	State = 0x0102
+	Message-Authenticator = 0x00
+Received Access-Challenge Id 7 from 127.0.0.1:1812 to 127.0.0.1:40000 length 90
+	State = 0xabcdef0123
+	Reply-Message = "Enter the code."
+	Message-Authenticator = 0x5d41402abc4b2a76b9719d911017c592'
+expect_equal "radius_reply_code on a challenge" \
+	Access-Challenge "$(radius_reply_code "$sample")"
+expect_equal "radius_reply_state takes the reply State" \
+	0xabcdef0123 "$(radius_reply_state "$sample")"
+expect_equal "radius_reply_message strips the quotes" \
+	"Enter the code." "$(radius_reply_message "$sample")"
+expect_equal "radius_reply_code without a reply" \
+	none "$(radius_reply_code '(0) No reply from server for ID 7 socket 3')"
+
+stop_all
+if [ "$failures" -ne 0 ]; then
+	echo "selftest: $failures checks failed; logs are in $WORKDIR" >&2
+	exit 1
+fi
+rm -rf "$WORKDIR"
+echo "selftest: all checks passed"

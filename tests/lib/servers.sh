@@ -1,0 +1,615 @@
+# shellcheck shell=bash
+#
+# Start and stop the servers that tests and the demo of rlm_twostep run
+# against: slapd with the demo directory, and radiusd with the twostep module,
+# both on 127.0.0.1. Source this file from bash:
+#
+#   . "$TWOSTEP_ROOT/tests/lib/servers.sh"
+#   trap stop_all EXIT
+#   port=$(free_port)
+#   slapd_start "$workdir" "$port"
+#
+# Call the *_start and *_resume functions in the test's own shell, not inside
+# $(...) or a pipeline: they record the PIDs of the servers in shell
+# variables, which stop_all reads, and a subshell loses those records.
+#
+# Every function returns 0 on success and 1 on failure, after printing what
+# failed to stderr. The functions work under set -euo pipefail.
+
+TWOSTEP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export TWOSTEP_ROOT
+
+TWOSTEP_SLAPD=/usr/sbin/slapd
+TWOSTEP_RADIUSD=/usr/sbin/freeradius
+TWOSTEP_RADIUS_SECRET=testing123
+
+# PIDs of the servers this shell started, as "PID:WORKDIR" words.
+_TWOSTEP_PIDS=""
+
+_twostep_error() {
+	echo "servers.sh: $*" >&2
+}
+
+# Make a work folder path absolute, because the servers change directory.
+_twostep_abspath() {
+	case "$1" in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$PWD/$1" ;;
+	esac
+}
+
+_twostep_register() {
+	_TWOSTEP_PIDS="$_TWOSTEP_PIDS $1:$2"
+}
+
+_twostep_unregister() {
+	local entry kept=""
+	for entry in $_TWOSTEP_PIDS; do
+		[ "${entry%%:*}" = "$1" ] || kept="$kept $entry"
+	done
+	_TWOSTEP_PIDS=$kept
+}
+
+# Succeed when PID is a live process (not a zombie) whose command line
+# contains WORKDIR. The check keeps a stale PID file from making us signal an
+# unrelated process that reused the PID.
+_twostep_pid_alive() {
+	local pid=$1 workdir=$2 state cmdline
+	state=$(sed -e 's/^.*) \(.\).*$/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != "Z" ] || return 1
+	cmdline=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline") || return 1
+	case "$cmdline" in
+	*"$workdir"*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# Send TERM to PID, wait up to 10 s for it to exit, then send KILL.
+_twostep_stop_pid() {
+	local pid=$1 workdir=$2 name=$3 i
+	if _twostep_pid_alive "$pid" "$workdir"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			_twostep_pid_alive "$pid" "$workdir" || break
+			sleep 0.1
+		done
+		if _twostep_pid_alive "$pid" "$workdir"; then
+			_twostep_error "$name (PID $pid) still runs 10 s after TERM, so it gets KILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	# Reap the process if this shell started it. wait ignores other PIDs.
+	wait "$pid" 2>/dev/null || true
+	_twostep_unregister "$pid"
+	return 0
+}
+
+# Stop the server whose PID is in PIDFILE, if it runs.
+_twostep_stop_pidfile() {
+	local pidfile=$1 workdir=$2 name=$3 pid
+	[ -f "$pidfile" ] || return 0
+	pid=$(cat "$pidfile" 2>/dev/null)
+	case "$pid" in
+	'' | *[!0-9]*)
+		_twostep_error "$pidfile does not contain a PID, so nothing was stopped"
+		return 0
+		;;
+	esac
+	_twostep_stop_pid "$pid" "$workdir" "$name"
+	rm -f "$pidfile"
+}
+
+# Fail when the PID file names a live server of this work folder.
+_twostep_check_not_running() {
+	local pidfile=$1 workdir=$2 name=$3 pid
+	[ -f "$pidfile" ] || return 0
+	pid=$(cat "$pidfile" 2>/dev/null)
+	case "$pid" in '' | *[!0-9]*) return 0 ;; esac
+	if _twostep_pid_alive "$pid" "$workdir"; then
+		_twostep_error "$name already runs for $workdir (PID $pid). Stop it first."
+		return 1
+	fi
+	return 0
+}
+
+_twostep_check_port() {
+	case "$1" in
+	'' | *[!0-9]*)
+		_twostep_error "invalid port '$1': expected a number"
+		return 1
+		;;
+	esac
+	if [ "$1" -lt 1 ] || [ "$1" -gt 65535 ]; then
+		_twostep_error "invalid port $1: expected 1..65535"
+		return 1
+	fi
+}
+
+# Fail with a message naming the process when a socket of PROTOCOL (tcp or
+# udp) listens on PORT.
+_twostep_check_port_free() {
+	local protocol=$1 port=$2 flag sockets
+	if [ "$protocol" = tcp ]; then flag=-t; else flag=-u; fi
+	sockets=$(ss -Hlnp "$flag" "( sport = :$port )" 2>/dev/null)
+	[ -n "$sockets" ] || return 0
+	_twostep_error "$protocol port $port is already in use: $sockets"
+	return 1
+}
+
+# Succeed when PID listens on TCP PORT.
+_twostep_pid_listens() {
+	local pid=$1 port=$2
+	ss -Hltnp "( sport = :$port )" 2>/dev/null | grep -qF "pid=$pid,"
+}
+
+# Print a random port in 20000..59999 that no TCP or UDP socket uses.
+# NOTE: another process may take the port between this check and the bind.
+# Two test runs at the same time can therefore still collide, and the second
+# server start then fails.
+free_port() {
+	local port i
+	for ((i = 0; i < 200; i++)); do
+		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		if [ -z "$(ss -Htuan "( sport = :$port )" 2>/dev/null)" ]; then
+			printf '%s\n' "$port"
+			return 0
+		fi
+	done
+	_twostep_error "no free port found in 20000..59999 after 200 tries"
+	return 1
+}
+
+#
+# slapd
+#
+
+# Write WORKDIR/slapd/slapd.conf from ldap/slapd.conf.in.
+_slapd_write_conf() {
+	local workdir=$1
+	sed -e "s|@WORKDIR@|$workdir|g" -e "s|@TWOSTEP_ROOT@|$TWOSTEP_ROOT|g" \
+		"$TWOSTEP_ROOT/ldap/slapd.conf.in" > "$workdir/slapd/slapd.conf"
+}
+
+# Start slapd on the database in WORKDIR/slapd/db and wait until it accepts
+# searches.
+# MODE is "new" (truncate the log) or "resume" (append to it).
+_slapd_launch() {
+	local workdir=$1 port=$2 mode=$3
+	local dir="$workdir/slapd" uri="ldap://127.0.0.1:$port/" pid i
+
+	if [ "$mode" = new ]; then
+		: > "$dir/slapd.log"
+	fi
+	"$TWOSTEP_SLAPD" -f "$dir/slapd.conf" -h "$uri" -d stats \
+		< /dev/null >> "$dir/slapd.log" 2>&1 &
+	pid=$!
+	echo "$pid" > "$dir/slapd.pid"
+	_twostep_register "$pid" "$workdir"
+
+	# Probe with an anonymous read of the root DSE, every 0.1 s for 10 s.
+	# The listener check keeps another server on the same port from passing
+	# the probe for a slapd that failed to bind.
+	for ((i = 0; i < 100; i++)); do
+		if ! _twostep_pid_alive "$pid" "$workdir"; then
+			break
+		fi
+		if _twostep_pid_listens "$pid" "$port" &&
+			ldapsearch -x -H "$uri" -o nettimeout=1 -b "" -s base \
+				-LLL 1.1 > /dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+
+	if _twostep_pid_alive "$pid" "$workdir"; then
+		_twostep_error "slapd on $uri did not respond within 10 s. Last lines of $dir/slapd.log:"
+	else
+		_twostep_error "slapd on $uri exited during start-up. Last lines of $dir/slapd.log:"
+	fi
+	tail -n 20 "$dir/slapd.log" >&2
+	_twostep_stop_pid "$pid" "$workdir" slapd
+	rm -f "$dir/slapd.pid"
+	return 1
+}
+
+# slapd_start WORKDIR PORT
+# Create WORKDIR/slapd with a fresh database loaded from ldap/demo.ldif and
+# start slapd on ldap://127.0.0.1:PORT/, logging at level stats to
+# WORKDIR/slapd/slapd.log.
+slapd_start() {
+	if [ $# -ne 2 ]; then
+		_twostep_error "usage: slapd_start WORKDIR PORT"
+		return 1
+	fi
+	local workdir port=$2 dir
+	workdir=$(_twostep_abspath "$1")
+	dir="$workdir/slapd"
+	_twostep_check_port "$port" || return 1
+	_twostep_check_not_running "$dir/slapd.pid" "$workdir" slapd || return 1
+	_twostep_check_port_free tcp "$port" || return 1
+
+	rm -rf "$dir"
+	mkdir -p "$dir/db" || return 1
+	_slapd_write_conf "$workdir" || return 1
+	if ! slapadd -q -f "$dir/slapd.conf" -l "$TWOSTEP_ROOT/ldap/demo.ldif" \
+		> "$dir/slapadd.log" 2>&1; then
+		_twostep_error "slapadd of ldap/demo.ldif failed:"
+		cat "$dir/slapadd.log" >&2
+		return 1
+	fi
+	_slapd_launch "$workdir" "$port" new
+}
+
+# slapd_resume WORKDIR PORT
+# Start slapd again on the database that slapd_start created, without
+# reloading it, and append to the same log.
+slapd_resume() {
+	if [ $# -ne 2 ]; then
+		_twostep_error "usage: slapd_resume WORKDIR PORT"
+		return 1
+	fi
+	local workdir port=$2 dir
+	workdir=$(_twostep_abspath "$1")
+	dir="$workdir/slapd"
+	_twostep_check_port "$port" || return 1
+	if [ ! -f "$dir/slapd.conf" ] || [ ! -d "$dir/db" ]; then
+		_twostep_error "no slapd database in $dir: run slapd_start first"
+		return 1
+	fi
+	_twostep_check_not_running "$dir/slapd.pid" "$workdir" slapd || return 1
+	_twostep_check_port_free tcp "$port" || return 1
+	_slapd_launch "$workdir" "$port" resume
+}
+
+# slapd_stop WORKDIR
+slapd_stop() {
+	if [ $# -ne 1 ]; then
+		_twostep_error "usage: slapd_stop WORKDIR"
+		return 1
+	fi
+	local workdir
+	workdir=$(_twostep_abspath "$1")
+	_twostep_stop_pidfile "$workdir/slapd/slapd.pid" "$workdir" slapd
+}
+
+# slapd_count_binds WORKDIR
+# Print the number of bind requests in the slapd log so far, across every
+# start of this work folder. Anonymous binds count too, and the start-up probe
+# sends one per start, so compare counts taken before and after a step.
+# slapd logs each bind request as 'BIND dn="..." method=128' and, when it
+# succeeds, once more with 'mech=SIMPLE'; only the first line is counted.
+slapd_count_binds() {
+	if [ $# -ne 1 ]; then
+		_twostep_error "usage: slapd_count_binds WORKDIR"
+		return 1
+	fi
+	local log
+	log="$(_twostep_abspath "$1")/slapd/slapd.log"
+	if [ ! -f "$log" ]; then
+		_twostep_error "slapd log $log not found"
+		return 1
+	fi
+	grep -cE ' BIND dn=.* method=[0-9]+$' "$log" || true
+	return 0
+}
+
+#
+# radiusd
+#
+
+_radiusd_write_radiusd_conf() {
+	local workdir=$1 raddb="$1/raddb"
+	cat > "$raddb/radiusd.conf" <<EOF
+# Generated by tests/lib/servers.sh for $workdir.
+prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = $workdir
+raddbdir = $raddb
+radacctdir = $workdir/radacct
+name = freeradius
+confdir = \${raddbdir}
+modconfdir = \${confdir}/mods-config
+certdir = \${confdir}/certs
+cadir = \${confdir}/certs
+run_dir = $workdir/run
+db_dir = $workdir
+libdir = $TWOSTEP_ROOT/build:/usr/lib/freeradius
+pidfile = \${run_dir}/radiusd.pid
+
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 16384
+hostname_lookups = no
+
+log {
+	destination = files
+	file = $workdir/radiusd.log
+	colourise = no
+	auth = no
+}
+
+security {
+	allow_core_dumps = no
+	max_attributes = 200
+	reject_delay = ${RADIUSD_REJECT_DELAY:-0}
+	status_server = no
+}
+
+thread pool {
+	start_servers = 4
+	max_servers = 16
+	min_spare_servers = 2
+	max_spare_servers = 4
+	max_requests_per_server = 0
+	auto_limit_acct = no
+}
+
+\$INCLUDE clients.conf
+
+modules {
+	\$INCLUDE mods-enabled/
+}
+
+instantiate {
+}
+
+policy {
+}
+
+\$INCLUDE sites-enabled/
+EOF
+}
+
+_radiusd_write_clients_conf() {
+	cat > "$1/raddb/clients.conf" <<EOF
+client localhost {
+	ipaddr = 127.0.0.1
+	secret = $TWOSTEP_RADIUS_SECRET
+	require_message_authenticator = yes
+	nas_type = other
+}
+EOF
+}
+
+# Copy the module config, with one "server = " line per LDAP URI in place of
+# the server lines of its ldap section, then apply TWOSTEP_CONF_SED.
+_radiusd_write_module_conf() {
+	local workdir=$1
+	shift
+	local target="$workdir/raddb/mods-enabled/twostep" servers="" uri
+
+	for uri in "$@"; do
+		servers="$servers		server = \"$uri\""$'\n'
+	done
+	# Inside "ldap { ... }", the first active server line becomes the list
+	# and later ones are dropped. Commented lines are kept as they are.
+	awk -v servers="$servers" '
+		depth == 0 && /^[ \t]*ldap[ \t]*\{/ { depth = 1; print; next }
+		depth > 0 && /^[ \t]*server[ \t]*=/ {
+			if (!done) { printf "%s", servers; done = 1 }
+			next
+		}
+		depth > 0 && !/^[ \t]*#/ {
+			opened = gsub(/\{/, "{"); closed = gsub(/\}/, "}")
+			depth += opened - closed
+		}
+		{ print }
+		END { if (!done) exit 1 }
+	' "$TWOSTEP_ROOT/raddb/mods-available/twostep" > "$target" || {
+		_twostep_error "no 'server = ' line found in the ldap section of raddb/mods-available/twostep"
+		return 1
+	}
+
+	if [ -n "${TWOSTEP_CONF_SED:-}" ]; then
+		if ! sed -i -e "$TWOSTEP_CONF_SED" "$target"; then
+			_twostep_error "TWOSTEP_CONF_SED failed on $target: $TWOSTEP_CONF_SED"
+			return 1
+		fi
+	fi
+}
+
+_radiusd_write_site_conf() {
+	local workdir=$1 port=$2
+	sed -e "s/^\([[:space:]]*ipaddr[[:space:]]*=\).*/\1 127.0.0.1/" \
+		-e "s/^\([[:space:]]*port[[:space:]]*=\).*/\1 $port/" \
+		"$TWOSTEP_ROOT/raddb/sites-available/twostep" \
+		> "$workdir/raddb/sites-enabled/twostep"
+}
+
+# Write a new state key: key id 1 and 32 random bytes in hex.
+_radiusd_write_state_key() {
+	local dir="$1/raddb/mods-config/twostep" key
+	mkdir -p "$dir" || return 1
+	key=$(openssl rand -hex 32) || {
+		_twostep_error "openssl rand failed"
+		return 1
+	}
+	(umask 077 && printf '1 %s\n' "$key" > "$dir/state-1.key")
+	chmod 0600 "$dir/state-1.key"
+}
+
+# radiusd_build_config WORKDIR AUTH_PORT LDAP_URI [LDAP_URI...]
+# Write WORKDIR/raddb, the config that radiusd_start runs, without starting
+# radiusd. The state key is new on every call.
+radiusd_build_config() {
+	if [ $# -lt 3 ]; then
+		_twostep_error "usage: radiusd_build_config WORKDIR AUTH_PORT LDAP_URI [LDAP_URI...]"
+		return 1
+	fi
+	local workdir port=$2 raddb
+	workdir=$(_twostep_abspath "$1")
+	shift 2
+	raddb="$workdir/raddb"
+	_twostep_check_port "$port" || return 1
+
+	rm -rf "$raddb"
+	mkdir -p "$raddb/mods-enabled" "$raddb/sites-enabled" "$workdir/run" || return 1
+	cp /etc/freeradius/3.0/dictionary "$raddb/dictionary" || return 1
+	_radiusd_write_radiusd_conf "$workdir" &&
+		_radiusd_write_clients_conf "$workdir" &&
+		_radiusd_write_module_conf "$workdir" "$@" &&
+		_radiusd_write_state_key "$workdir" &&
+		_radiusd_write_site_conf "$workdir" "$port"
+}
+
+# radiusd_start WORKDIR AUTH_PORT LDAP_URI [LDAP_URI...]
+# Build WORKDIR/raddb from raddb/ of the repository, with the twostep module
+# using the LDAP URIs in the order given, and start radiusd on
+# 127.0.0.1:AUTH_PORT (UDP), logging at debug level 2 to WORKDIR/radiusd.log.
+# RADIUSD_REJECT_DELAY sets security.reject_delay (seconds, default 0), and
+# TWOSTEP_CONF_SED is a sed script applied last to mods-enabled/twostep.
+radiusd_start() {
+	if [ $# -lt 3 ]; then
+		_twostep_error "usage: radiusd_start WORKDIR AUTH_PORT LDAP_URI [LDAP_URI...]"
+		return 1
+	fi
+	local workdir port=$2
+	workdir=$(_twostep_abspath "$1")
+	_twostep_check_not_running "$workdir/radiusd.pid" "$workdir" radiusd || return 1
+
+	radiusd_build_config "$@" || return 1
+	radiusd_launch "$workdir" "$port"
+}
+
+# radiusd_launch WORKDIR AUTH_PORT
+# Check and start radiusd on the config in WORKDIR/raddb as it is, for tests
+# that edit the files that radiusd_build_config wrote.
+radiusd_launch() {
+	if [ $# -ne 2 ]; then
+		_twostep_error "usage: radiusd_launch WORKDIR AUTH_PORT"
+		return 1
+	fi
+	local workdir port=$2 raddb log pid i
+	workdir=$(_twostep_abspath "$1")
+	raddb="$workdir/raddb"
+	log="$workdir/radiusd.log"
+	_twostep_check_not_running "$workdir/radiusd.pid" "$workdir" radiusd || return 1
+	_twostep_check_port "$port" || return 1
+	_twostep_check_port_free udp "$port" || return 1
+
+	if ! "$TWOSTEP_RADIUSD" -C -d "$raddb" -l stdout > "$workdir/radiusd-check.log" 2>&1; then
+		_twostep_error "radiusd rejected the config in $raddb. Last lines of $workdir/radiusd-check.log:"
+		tail -n 30 "$workdir/radiusd-check.log" >&2
+		return 1
+	fi
+
+	: > "$log"
+	"$TWOSTEP_RADIUSD" -f -xx -d "$raddb" -l "$log" \
+		< /dev/null > "$workdir/radiusd.out" 2>&1 &
+	pid=$!
+	echo "$pid" > "$workdir/radiusd.pid"
+	_twostep_register "$pid" "$workdir"
+
+	for ((i = 0; i < 150; i++)); do
+		if grep -q 'Ready to process requests' "$log" 2>/dev/null; then
+			return 0
+		fi
+		_twostep_pid_alive "$pid" "$workdir" || break
+		sleep 0.1
+	done
+
+	if _twostep_pid_alive "$pid" "$workdir"; then
+		_twostep_error "radiusd on 127.0.0.1:$port was not ready within 15 s. Last lines of $log:"
+	else
+		_twostep_error "radiusd on 127.0.0.1:$port exited during start-up. Last lines of $log:"
+	fi
+	tail -n 30 "$log" >&2
+	if [ -s "$workdir/radiusd.out" ]; then
+		echo "and of $workdir/radiusd.out:" >&2
+		tail -n 30 "$workdir/radiusd.out" >&2
+	fi
+	_twostep_stop_pid "$pid" "$workdir" radiusd
+	rm -f "$workdir/radiusd.pid"
+	return 1
+}
+
+# radiusd_stop WORKDIR
+radiusd_stop() {
+	if [ $# -ne 1 ]; then
+		_twostep_error "usage: radiusd_stop WORKDIR"
+		return 1
+	fi
+	local workdir
+	workdir=$(_twostep_abspath "$1")
+	_twostep_stop_pidfile "$workdir/radiusd.pid" "$workdir" radiusd
+}
+
+# stop_all
+# Stop every server that this shell started and has not stopped yet, newest
+# first, so radiusd goes down before the slapd it uses.
+stop_all() {
+	local entry reversed=""
+	for entry in $_TWOSTEP_PIDS; do
+		reversed="$entry $reversed"
+	done
+	for entry in $reversed; do
+		_twostep_stop_pid "${entry%%:*}" "${entry#*:}" server
+		rm -f "${entry#*:}/radiusd.pid" "${entry#*:}/slapd/slapd.pid" 2>/dev/null
+	done
+	_TWOSTEP_PIDS=""
+	return 0
+}
+
+#
+# RADIUS client
+#
+
+# radius_auth PORT ATTRS...
+# Send one Access-Request to 127.0.0.1:PORT and print the output of
+# `radclient -x`, stderr included. Each ATTR is one "Name = value" string with
+# the value quoted as radclient expects (User-Password = "alice-pw").
+# Message-Authenticator is always added. Returns 0 when a reply arrived
+# within 3 s, 1 otherwise.
+radius_auth() {
+	if [ $# -lt 1 ]; then
+		_twostep_error "usage: radius_auth PORT 'Name = value'..."
+		return 1
+	fi
+	local port=$1 input="" attr output
+	shift
+	for attr in "$@"; do
+		input="$input$attr, "
+	done
+	input="${input}Message-Authenticator = 0x00"
+
+	output=$(printf '%s\n' "$input" |
+		radclient -x -r 1 -t 3 "127.0.0.1:$port" auth "$TWOSTEP_RADIUS_SECRET" 2>&1) || true
+	printf '%s\n' "$output"
+	[ "$(radius_reply_code "$output")" != none ]
+}
+
+# Print the lines of radclient output from the received packet on, so the
+# attributes of the sent request are not mistaken for reply attributes.
+_radius_reply_lines() {
+	printf '%s\n' "$1" | sed -n '/^Received /,$p'
+}
+
+# radius_reply_code OUTPUT
+# Print the code of the reply in radius_auth OUTPUT: Access-Accept,
+# Access-Reject, Access-Challenge, or none when no reply arrived.
+radius_reply_code() {
+	local code
+	code=$(printf '%s\n' "$1" | sed -n 's/^Received \(Access-[A-Za-z]*\) .*/\1/p' | head -n 1)
+	case "$code" in
+	Access-Accept | Access-Reject | Access-Challenge) printf '%s\n' "$code" ;;
+	*) echo none ;;
+	esac
+}
+
+# radius_reply_state OUTPUT
+# Print the State of the reply in radius_auth OUTPUT as 0x..., or nothing.
+radius_reply_state() {
+	_radius_reply_lines "$1" |
+		sed -n 's/^[[:space:]]*State = \(0x[0-9a-fA-F]*\)[[:space:]]*$/\1/p' | head -n 1
+}
+
+# radius_reply_message OUTPUT
+# Print each Reply-Message of the reply in radius_auth OUTPUT on its own line,
+# without the quotes that radclient adds.
+radius_reply_message() {
+	_radius_reply_lines "$1" |
+		sed -n 's/^[[:space:]]*Reply-Message = "\(.*\)"[[:space:]]*$/\1/p'
+}
