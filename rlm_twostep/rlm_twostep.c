@@ -26,7 +26,7 @@ static const CONF_PARSER tls_config[] = {
 static const CONF_PARSER ldap_config[] = {
 	{ "server", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_MULTI | PW_TYPE_REQUIRED, rlm_twostep_t, ldap.server_first), NULL },
 	{ "base_dn", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_REQUIRED, rlm_twostep_t, ldap.base_dn), NULL },
-	{ "filter", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, ldap.filter),
+	{ "filter", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_XLAT | PW_TYPE_NOT_EMPTY, rlm_twostep_t, ldap.filter),
 	  "(uid=%{%{Stripped-User-Name}:-%{User-Name}})" },
 	{ "identity", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, ldap.identity), "" },
 	{ "password", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_SECRET, rlm_twostep_t, ldap.password), "" },

@@ -77,7 +77,7 @@ echo "demo: starting slapd on ldap://127.0.0.1:$LDAP_PORT/ (log: build/demo/slap
 slapd_start "$WORKDIR" "$LDAP_PORT"
 
 echo "demo: starting radiusd on 127.0.0.1:$RADIUS_PORT (log: build/demo/radiusd.log)"
-RADIUSD_REJECT_DELAY=1 radiusd_start "$WORKDIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/"
+RADIUSD_DEBUG="" RADIUSD_REJECT_DELAY=1 radiusd_start "$WORKDIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/"
 
 cat <<EOF
 
@@ -100,19 +100,19 @@ Round 2, the State from round 1 and the current code of alice's authenticator:
 Other demo users: bob, carol, dave (ou=people) and erin (ou=contractors), with
 passwords bob-pw, carol-pw, dave-pw and erin-pw. They have no TOTP seed.
 
-Requests and errors from build/demo/radiusd.log follow (the full debug log is
-in that file). Press Ctrl-C to stop the servers.
+The decision lines of rlm_twostep, and errors, from build/demo/radiusd.log
+follow. Press Ctrl-C to stop the servers.
 
 EOF
 
-# Show the request and reply lines of the debug log, and errors and warnings,
-# but not the request attributes, which include passwords and codes. tail
+# Show the decision lines, errors and warnings. radiusd runs without debug
+# output, so the log holds no request attributes (passwords, codes). tail
 # exits when radiusd does. It runs in the background because the wait builtin
 # returns on Ctrl-C at once, so the INT trap runs, whatever tail and grep do
 # with the signal.
 radiusd_pid=$(cat "$WORKDIR/radiusd.pid")
 tail -n +1 -F --pid="$radiusd_pid" "$WORKDIR/radiusd.log" 2>/dev/null \
-	> >(grep --line-buffered -E '^\([0-9]+\) (Received|Sent) |^\([0-9]+\) +Reply-Message |ERROR|WARNING|Error|Warning') &
+	> >(grep --line-buffered -E 'rlm_twostep|ERROR|WARNING|Error|Warning') &
 tail_pid=$!
 wait "$tail_pid" || true
 tail_pid=""
