@@ -1,0 +1,741 @@
+#!/usr/bin/env bash
+#
+# Integration tests for rlm_twostep: a real slapd and a real radiusd on
+# 127.0.0.1, loaded with build/rlm_twostep.so and the demo LDAP data, and
+# requests sent with radclient.
+#
+# Most tests share one slapd and one radiusd. The LDAP failover and outage
+# tests start their own, because they need other LDAP URIs or stop slapd.
+#
+# Usage: tests/integration/run.sh [TEST_FUNCTION...]
+# With no arguments every test runs. The last line of output is
+# "N passed, N failed", and the exit status is 1 when any test failed.
+#
+# Codes: no two sign-ins against one slapd use the same time step, so the
+# tests also hold when replay protection rejects a code that was already
+# accepted. The first accepted sign-in uses the current code and the second
+# the next step's code. Failover and outage tests use fresh LDAP data.
+
+set -u
+
+INTEGRATION_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO_ROOT=$(cd "$INTEGRATION_DIR/../.." && pwd)
+SERVERS_LIB="$REPO_ROOT/tests/lib/servers.sh"
+
+if [ ! -r "$SERVERS_LIB" ]; then
+	echo "tests/integration: $SERVERS_LIB is missing; the server helpers are needed to run the tests."
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+# shellcheck source=../lib/servers.sh
+. "$SERVERS_LIB"
+trap stop_all EXIT
+# Exit on INT and TERM too, so the EXIT trap stops the servers.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# The shared servers run the shipped module config. Tests that need another
+# config set TWOSTEP_CONF_SED for their own radiusd_start.
+unset TWOSTEP_CONF_SED
+
+ROOT=${TWOSTEP_ROOT:-$REPO_ROOT}
+MODULE_CONF="$ROOT/raddb/mods-available/twostep"
+SITE_CONF="$ROOT/raddb/sites-available/twostep"
+
+# Public demo data from ldap/demo.ldif.
+ALICE_SEED=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
+ALICE_SEED_ASCII=12345678901234567890
+ALICE_SEED_HEX=3132333435363738393031323334353637383930
+
+# Every code sent during the run, for the check that none reaches the log.
+SENT_CODES=()
+
+PASSED=0
+FAILED=0
+FAILED_TESTS=()
+CHECK_FAILURES=0
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+
+# Record a failed check of the running test.
+fail() {
+	echo "    FAIL: $*"
+	CHECK_FAILURES=$((CHECK_FAILURES + 1))
+}
+
+# Compare an expected and an actual value. DESCRIPTION names what was compared.
+expect_equal() {
+	local description=$1 expected=$2 actual=$3
+
+	if [ "$expected" != "$actual" ]; then
+		fail "$description: expected '$expected', got '$actual'"
+		return 1
+	fi
+	return 0
+}
+
+# Print the radclient output of a failed request, indented, to help debugging.
+show_output() {
+	sed 's/^/      | /' <<<"$1"
+}
+
+# Run one test function and count it as passed when none of its checks failed.
+run_test() {
+	local name=$1
+
+	echo "--- $name"
+	CHECK_FAILURES=0
+	if declare -F "$name" >/dev/null; then
+		"$name"
+	else
+		fail "no test function named $name"
+	fi
+	if [ "$CHECK_FAILURES" -eq 0 ]; then
+		echo "    pass"
+		PASSED=$((PASSED + 1))
+	else
+		FAILED=$((FAILED + 1))
+		FAILED_TESTS+=("$name")
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Configuration texts, read from the shipped files so the tests follow edits
+# ---------------------------------------------------------------------------
+
+# Print the Reply-Message text that the module config sets for NAME.
+config_message() {
+	sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\(.*\)\"[[:space:]]*\$/\1/p" "$MODULE_CONF" | head -n 1
+}
+
+MSG_CHALLENGE=$(config_message totp_challenge)
+MSG_LOGIN_FAILED=$(config_message login_failed)
+MSG_CODE_INVALID=$(config_message code_invalid)
+MSG_STATE_INVALID=$(config_message state_invalid)
+MSG_NOT_ENROLLED=$(config_message not_enrolled)
+MSG_UNAVAILABLE=$(config_message unavailable)
+# The site's own reject text, for requests the module does not handle.
+MSG_NOT_UNDERSTOOD=$(sed -n 's/^[[:space:]]*&Reply-Message := "\(.*\)"[[:space:]]*$/\1/p' "$SITE_CONF" | head -n 1)
+
+# ---------------------------------------------------------------------------
+# Requests and replies
+# ---------------------------------------------------------------------------
+
+# Print alice's TOTP code for the time step OFFSET seconds from now.
+alice_code() {
+	local offset=${1:-0}
+
+	oathtool --totp -b -N "@$(( $(date +%s) + offset ))" "$ALICE_SEED"
+}
+
+# Send an Access-Request and print radclient's output. Remembers a code sent
+# as User-Password when it has the form of a code.
+send_request() {
+	local port=$1 user=$2 password=$3
+	shift 3
+
+	if [[ "$password" =~ ^[0-9]{6,8}$ ]]; then
+		SENT_CODES+=("$password")
+	fi
+	radius_auth "$port" "User-Name = \"$user\"" "User-Password = \"$password\"" "$@"
+}
+
+# Send an Access-Request for USER with an empty User-Password to PORT, and
+# print the reply in the lines of radclient -x output that the radius_reply_*
+# helpers parse. radclient cannot do this because it leaves out an attribute
+# whose value is empty. A NAS sends an empty password as one 16-byte block of
+# zeros, encrypted as RFC 2865 section 5.2 describes.
+send_empty_password() {
+	local port=$1 user=$2
+
+	python3 - "$port" "$user" "${TWOSTEP_RADIUS_SECRET:-testing123}" <<'EOF'
+import hashlib, hmac, os, socket, sys
+
+port, user, secret = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3].encode()
+ACCESS_REQUEST = 1
+CODES = {2: "Access-Accept", 3: "Access-Reject", 11: "Access-Challenge"}
+USER_NAME, USER_PASSWORD, REPLY_MESSAGE, STATE, MESSAGE_AUTHENTICATOR = 1, 2, 18, 24, 80
+
+def attribute(kind, value):
+    return bytes([kind, len(value) + 2]) + value
+
+identifier = os.urandom(1)[0]
+authenticator = os.urandom(16)
+# Zero padding XOR MD5(secret + Request Authenticator) is the MD5 itself.
+password = hashlib.md5(secret + authenticator).digest()
+attributes = (attribute(USER_NAME, user) + attribute(USER_PASSWORD, password)
+              + attribute(MESSAGE_AUTHENTICATOR, bytes(16)))
+length = 20 + len(attributes)
+packet = bytes([ACCESS_REQUEST, identifier]) + length.to_bytes(2, "big") + authenticator + attributes
+signature = hmac.new(secret, packet, hashlib.md5).digest()
+packet = packet[:-16] + signature
+
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(packet, ("127.0.0.1", port))
+try:
+    reply = sock.recv(4096)
+except socket.timeout:
+    print("No reply from 127.0.0.1:%d within 3 s" % port)
+    sys.exit(1)
+
+print("Received %s Id %d from 127.0.0.1:%d length %d"
+      % (CODES.get(reply[0], "code %d" % reply[0]), reply[1], port, len(reply)))
+offset = 20
+while offset + 2 <= len(reply):
+    kind, size = reply[offset], reply[offset + 1]
+    if size < 2:
+        break
+    value = reply[offset + 2:offset + size]
+    if kind == REPLY_MESSAGE:
+        print('\tReply-Message = "%s"' % value.decode(errors="replace"))
+    elif kind == STATE:
+        print("\tState = 0x%s" % value.hex())
+    elif kind == MESSAGE_AUTHENTICATOR:
+        print("\tMessage-Authenticator = 0x%s" % value.hex())
+    offset += size
+EOF
+}
+
+# Succeed when the reply in radclient output carries a Message-Authenticator.
+reply_has_message_authenticator() {
+	awk '
+		/^Received /		{ in_reply = 1; next }
+		/^Sent /		{ in_reply = 0 }
+		in_reply && /^[[:space:]]+Message-Authenticator = 0x/ { found = 1 }
+		END			{ exit !found }
+	' <<<"$1"
+}
+
+# Check the code and Reply-Message of a reply, and print the output when
+# either differs.
+expect_reply() {
+	local output=$1 code=$2 message=$3
+	local ok=0
+
+	expect_equal "reply code" "$code" "$(radius_reply_code "$output")" || ok=1
+	expect_equal "Reply-Message" "$message" "$(radius_reply_message "$output")" || ok=1
+	if [ "$ok" -ne 0 ]; then
+		show_output "$output"
+	fi
+	return "$ok"
+}
+
+# Send round 1 for USER and PASSWORD to PORT and check the challenge. Sets
+# ROUND1_OUTPUT and ROUND1_STATE, and returns 1 when no challenge came back.
+expect_challenge() {
+	local port=$1 user=$2 password=$3
+
+	ROUND1_OUTPUT=$(send_request "$port" "$user" "$password")
+	ROUND1_STATE=$(radius_reply_state "$ROUND1_OUTPUT")
+	expect_reply "$ROUND1_OUTPUT" Access-Challenge "$MSG_CHALLENGE" || return 1
+	if [[ "$ROUND1_STATE" != 0x325356* ]]; then
+		fail "round 1 State: expected a value starting with 0x325356 (\"2SV\"), got '$ROUND1_STATE'"
+		return 1
+	fi
+	return 0
+}
+
+# Flip one hex digit in the middle of a State value "0x...".
+tamper_state() {
+	local state=$1
+	local hex=${state#0x}
+	local middle=$(( ${#hex} / 2 ))
+	local digit=${hex:middle:1}
+	local flipped
+
+	flipped=$(printf '%x' $(( 0x$digit ^ 1 )))
+	echo "0x${hex:0:middle}${flipped}${hex:middle+1}"
+}
+
+# ---------------------------------------------------------------------------
+# Decision lines in the radiusd log
+# ---------------------------------------------------------------------------
+
+# Remember the current end of WORKDIR's radiusd log, so that
+# expect_decision looks only at lines written after it.
+mark_log() {
+	LOG_MARK=$(wc -l <"$1/radiusd.log")
+}
+
+# Print TEXT with the characters that are special in an extended regular
+# expression escaped.
+regex_escape() {
+	sed 's/[][\.*^$()+?{}|]/\\&/g' <<<"$1"
+}
+
+# Print the decision lines written since mark_log that name USER, RESULT and
+# REASON. USER is literal text. An empty RESULT or REASON matches any value.
+find_decision() {
+	local workdir=$1 result=${3:-[[:alnum:]-]+} reason=${4:-[[:alnum:]-]+}
+	local user lines
+
+	user=$(regex_escape "$2")
+
+	lines=$(tail -n "+$((LOG_MARK + 1))" "$workdir/radiusd.log" |
+		grep -E "(^|[^[:alnum:]_])user=\"?$user\"?([^[:alnum:]_.-]|\$)" |
+		grep -E "reason=\"?$reason\"?([^[:alnum:]_-]|\$)" |
+		grep -E "result=\"?$result\"?([^[:alnum:]_-]|\$)")
+	echo "$lines"
+}
+
+# Check that the module logged one decision line for USER, RESULT and REASON
+# since mark_log. An empty RESULT or REASON matches any value. Waits up to 2 s,
+# because radiusd may write the line just after it sends the reply.
+expect_decision() {
+	local workdir=$1 user=$2 result=$3 reason=$4
+	local tries=0 count
+
+	while :; do
+		count=$(find_decision "$workdir" "$user" "$result" "$reason" | grep -c .)
+		if [ "$count" -ge 1 ] || [ "$tries" -ge 20 ]; then
+			break
+		fi
+		tries=$((tries + 1))
+		sleep 0.1
+	done
+	if [ "$count" -ne 1 ]; then
+		fail "radiusd log: expected 1 decision line with user=$user result=${result:-any} reason=${reason:-any}, found $count; decision lines since the request:"
+		tail -n "+$((LOG_MARK + 1))" "$workdir/radiusd.log" | grep 'reason=' | sed 's/^/      | /'
+		return 1
+	fi
+	return 0
+}
+
+# ---------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------
+
+STATE_KEY_PATH=raddb/mods-config/twostep/state-1.key
+
+# Start a slapd and a radiusd for the shared tests.
+start_shared_servers() {
+	LDAP_DIR="$RUN_DIR/ldap"
+	RADIUS_DIR="$RUN_DIR/radius"
+	mkdir -p "$LDAP_DIR" "$RADIUS_DIR"
+
+	LDAP_PORT=$(free_port)
+	slapd_start "$LDAP_DIR" "$LDAP_PORT" || return 1
+	RADIUS_PORT=$(free_port)
+	radiusd_start "$RADIUS_DIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/" || return 1
+}
+
+# Start, once, a second radiusd on the shared slapd with a challenge
+# lifetime of 10 s and a State key of its own.
+start_short_lifetime_server() {
+	if [ -n "${SHORT_PORT:-}" ]; then
+		return 0
+	fi
+
+	SHORT_DIR="$RUN_DIR/short-lifetime-radius"
+	mkdir -p "$SHORT_DIR"
+	SHORT_PORT=$(free_port)
+	if ! TWOSTEP_CONF_SED='s/challenge_lifetime = 120/challenge_lifetime = 10/' \
+		radiusd_start "$SHORT_DIR" "$SHORT_PORT" "ldap://127.0.0.1:$LDAP_PORT/"; then
+		fail "radiusd_start with challenge_lifetime = 10 failed"
+		SHORT_PORT=""
+		return 1
+	fi
+	if ! grep -q 'challenge_lifetime = 10$' "$SHORT_DIR/raddb/mods-enabled/twostep"; then
+		fail "challenge_lifetime = 10 is not in $SHORT_DIR/raddb/mods-enabled/twostep"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Tests on the shared servers
+# ---------------------------------------------------------------------------
+
+test_password_round_sends_challenge() {
+	mark_log "$RADIUS_DIR"
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+	if ! reply_has_message_authenticator "$ROUND1_OUTPUT"; then
+		fail "Access-Challenge has no Message-Authenticator"
+		show_output "$ROUND1_OUTPUT"
+	fi
+	expect_decision "$RADIUS_DIR" alice challenge challenge-sent
+}
+
+test_totp_signin_accepted() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	if ! expect_equal "round 2 reply code" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+		return
+	fi
+	if ! reply_has_message_authenticator "$output"; then
+		fail "Access-Accept has no Message-Authenticator"
+	fi
+	expect_decision "$RADIUS_DIR" alice accept code-accepted
+}
+
+test_next_step_code_accepted() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 30)" "State = $ROUND1_STATE")
+	if ! expect_equal "round 2 reply code (next step's code, drift 1)" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+		return
+	fi
+	expect_decision "$RADIUS_DIR" alice accept code-accepted
+}
+
+test_wrong_password_rejected() {
+	local output
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice wrong-pw)
+	expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
+	expect_equal "State in the reply" "" "$(radius_reply_state "$output")"
+	if ! reply_has_message_authenticator "$output"; then
+		fail "Access-Reject has no Message-Authenticator"
+	fi
+	expect_decision "$RADIUS_DIR" alice reject password-rejected
+}
+
+test_unknown_user_same_message() {
+	local output
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" nosuchuser some-pw)
+	# The same text as for a wrong password, so replies do not reveal which
+	# user names exist.
+	expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
+	expect_equal "State in the reply" "" "$(radius_reply_state "$output")"
+	expect_decision "$RADIUS_DIR" nosuchuser reject user-not-found
+}
+
+test_empty_password_sends_no_bind() {
+	local output binds_before binds_after
+
+	# Warm up: the pools bind the service account when they open
+	# connections, which must not count against the empty password.
+	send_request "$RADIUS_PORT" dave wrong-pw >/dev/null
+	sleep 0.5
+	binds_before=$(slapd_count_binds "$LDAP_DIR")
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_empty_password "$RADIUS_PORT" alice)
+	expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
+	expect_decision "$RADIUS_DIR" alice reject empty-password
+
+	sleep 0.5
+	binds_after=$(slapd_count_binds "$LDAP_DIR")
+	expect_equal "slapd bind count across the empty-password request" "$binds_before" "$binds_after"
+}
+
+test_absent_password_rejected_by_site() {
+	local output binds_before binds_after
+
+	binds_before=$(slapd_count_binds "$LDAP_DIR")
+
+	# radclient leaves out User-Password = "", so the request has no
+	# password. The module leaves it alone and the shipped site rejects it.
+	output=$(send_request "$RADIUS_PORT" alice "")
+	expect_reply "$output" Access-Reject "$MSG_NOT_UNDERSTOOD"
+
+	sleep 0.5
+	binds_after=$(slapd_count_binds "$LDAP_DIR")
+	expect_equal "slapd bind count across the request without a password" "$binds_before" "$binds_after"
+}
+
+test_unenrolled_user_rejected() {
+	local output
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" bob bob-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_equal "State in the reply" "" "$(radius_reply_state "$output")"
+	expect_decision "$RADIUS_DIR" bob reject not-enrolled
+}
+
+test_unenrolled_user_wrong_password_rejected() {
+	local output
+
+	# The password is checked first, so a wrong password does not reveal
+	# whether the account has a second factor.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" bob wrong-pw)
+	expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
+	expect_decision "$RADIUS_DIR" bob reject password-rejected
+}
+
+test_filter_metacharacters_match_nothing() {
+	local output user
+
+	# The module escapes the User-Name in the search filter (RFC 4515), so
+	# these names match no entry even with alice's password.
+	for user in '*' 'a*)(uid=*' 'alice)(uid=*'; do
+		mark_log "$RADIUS_DIR"
+		output=$(send_request "$RADIUS_PORT" "$user" alice-pw)
+		expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
+		expect_decision "$RADIUS_DIR" "$user" reject user-not-found
+	done
+}
+
+test_stale_code_rejected() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	# Well-formed, but ten time steps old, far outside drift 1.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code -300)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_CODE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject code-invalid
+}
+
+test_malformed_code_rejected() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice abc "State = $ROUND1_STATE")
+	expect_equal "reply code" Access-Reject "$(radius_reply_code "$output")"
+	expect_decision "$RADIUS_DIR" alice reject code-malformed
+}
+
+test_tampered_state_rejected() {
+	local output tampered
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+	tampered=$(tamper_state "$ROUND1_STATE")
+
+	# A valid code, so only the State can cause the reject.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 0)" "State = $tampered")
+	expect_reply "$output" Access-Reject "$MSG_STATE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject state-invalid
+}
+
+test_expired_state_rejected() {
+	local output
+
+	start_short_lifetime_server || return
+	expect_challenge "$SHORT_PORT" alice alice-pw || return
+
+	# One second past the 10 s lifetime, plus one for the clock tick. The
+	# sleep runs in the background so that INT and TERM end it at once.
+	sleep 12 &
+	wait $!
+	mark_log "$SHORT_DIR"
+	output=$(send_request "$SHORT_PORT" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_STATE_INVALID"
+	expect_decision "$SHORT_DIR" alice reject state-expired
+}
+
+test_state_for_other_user_rejected() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	# alice's State and alice's valid code, but User-Name bob. The reason
+	# in the log is not fixed yet, so any reason matches.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" bob "$(alice_code 0)" "State = $ROUND1_STATE")
+	expect_equal "reply code" Access-Reject "$(radius_reply_code "$output")"
+	expect_decision "$RADIUS_DIR" bob reject ""
+}
+
+test_state_from_other_key_rejected() {
+	local output
+
+	start_short_lifetime_server || return
+	# Both key files were made by radiusd_start with key id 1, so the id
+	# matches and only the key bytes differ.
+	if cmp -s "$RADIUS_DIR/$STATE_KEY_PATH" "$SHORT_DIR/$STATE_KEY_PATH"; then
+		fail "the two radiusd have the same State key file; the test needs different keys"
+		return
+	fi
+	expect_challenge "$SHORT_PORT" alice alice-pw || return
+
+	# A valid code, so only the State's key can cause the reject.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_STATE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject state-invalid
+}
+
+test_foreign_state_rejected_by_site() {
+	local output
+
+	# Not our "2SV" prefix: the module leaves the request alone (noop) and
+	# the shipped site rejects it.
+	output=$(send_request "$RADIUS_PORT" alice alice-pw "State = 0x0123456789abcdef")
+	expect_reply "$output" Access-Reject "$MSG_NOT_UNDERSTOOD"
+}
+
+test_log_has_no_secrets() {
+	local module_lines secret code
+
+	# radiusd -xx prints the attributes of each request, User-Password
+	# included, so only the module's own lines and the decision lines are
+	# checked.
+	module_lines=$(grep -Ei 'twostep|reason=' "$RADIUS_DIR/radiusd.log")
+	if [ -z "$module_lines" ]; then
+		fail "radiusd log has no lines from the module"
+		return
+	fi
+
+	for secret in alice-pw bob-pw wrong-pw some-pw "$ALICE_SEED" "$ALICE_SEED_ASCII" "$ALICE_SEED_HEX"; do
+		if grep -qiF -- "$secret" <<<"$module_lines"; then
+			fail "radiusd log: module lines contain the demo secret '$secret':"
+			grep -iF -- "$secret" <<<"$module_lines" | head -n 3 | sed 's/^/      | /'
+		fi
+	done
+	for code in $(printf '%s\n' "${SENT_CODES[@]}" | sort -u); do
+		if grep -qE "(^|[^0-9])$code([^0-9]|\$)" <<<"$module_lines"; then
+			fail "radiusd log: module lines contain the code $code sent in a request:"
+			grep -E "(^|[^0-9])$code([^0-9]|\$)" <<<"$module_lines" | head -n 3 | sed 's/^/      | /'
+		fi
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Tests with servers of their own
+# ---------------------------------------------------------------------------
+
+test_ldap_failover_signin() {
+	local ldap_dir="$RUN_DIR/failover-ldap" radius_dir="$RUN_DIR/failover-radius"
+	local ldap_port radius_port dead_port output
+
+	mkdir -p "$ldap_dir" "$radius_dir"
+	ldap_port=$(free_port)
+	slapd_start "$ldap_dir" "$ldap_port" || { fail "slapd_start failed"; return; }
+	# Nothing listens on the first URI, so connections must fall over to
+	# the second.
+	dead_port=$(free_port)
+	radius_port=$(free_port)
+	radiusd_start "$radius_dir" "$radius_port" "ldap://127.0.0.1:$dead_port/" "ldap://127.0.0.1:$ldap_port/" ||
+		{ fail "radiusd_start failed"; return; }
+
+	expect_challenge "$radius_port" alice alice-pw || return
+	output=$(send_request "$radius_port" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	if ! expect_equal "round 2 reply code" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+	fi
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$ldap_dir"
+}
+
+test_ldap_outage_and_recovery() {
+	local ldap_dir="$RUN_DIR/outage-ldap" radius_dir="$RUN_DIR/outage-radius"
+	local ldap_port radius_port output code tries
+
+	mkdir -p "$ldap_dir" "$radius_dir"
+	ldap_port=$(free_port)
+	slapd_start "$ldap_dir" "$ldap_port" || { fail "slapd_start failed"; return; }
+	radius_port=$(free_port)
+	radiusd_start "$radius_dir" "$radius_port" "ldap://127.0.0.1:$ldap_port/" ||
+		{ fail "radiusd_start failed"; return; }
+
+	# The pools hold working connections before the outage.
+	expect_challenge "$radius_port" alice alice-pw || return
+
+	slapd_stop "$ldap_dir"
+	mark_log "$radius_dir"
+	output=$(send_request "$radius_port" alice alice-pw)
+	expect_reply "$output" Access-Reject "$MSG_UNAVAILABLE"
+	expect_decision "$radius_dir" alice "" ldap-unavailable
+
+	# slapd comes back with the same data and port, and radiusd must
+	# reconnect without a restart.
+	slapd_resume "$ldap_dir" "$ldap_port" || { fail "slapd_resume failed"; return; }
+	tries=0
+	while :; do
+		output=$(send_request "$radius_port" alice alice-pw)
+		code=$(radius_reply_code "$output")
+		if [ "$code" = Access-Challenge ] || [ "$tries" -ge 10 ]; then
+			break
+		fi
+		tries=$((tries + 1))
+		sleep 0.5
+	done
+	if ! expect_equal "round 1 reply code within 5 s of slapd_resume" Access-Challenge "$code"; then
+		show_output "$output"
+		return
+	fi
+
+	output=$(send_request "$radius_port" alice "$(alice_code 0)" "State = $(radius_reply_state "$output")")
+	if ! expect_equal "round 2 reply code after slapd_resume" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+	fi
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$ldap_dir"
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+# Order matters for the accepted sign-ins: the current code comes before the
+# next step's code, and test_log_has_no_secrets comes after every request
+# to the shared radiusd.
+ALL_TESTS=(
+	test_password_round_sends_challenge
+	test_totp_signin_accepted
+	test_next_step_code_accepted
+	test_wrong_password_rejected
+	test_unknown_user_same_message
+	test_empty_password_sends_no_bind
+	test_absent_password_rejected_by_site
+	test_unenrolled_user_rejected
+	test_unenrolled_user_wrong_password_rejected
+	test_filter_metacharacters_match_nothing
+	test_stale_code_rejected
+	test_malformed_code_rejected
+	test_tampered_state_rejected
+	test_expired_state_rejected
+	test_state_for_other_user_rejected
+	test_state_from_other_key_rejected
+	test_foreign_state_rejected_by_site
+	test_log_has_no_secrets
+	test_ldap_failover_signin
+	test_ldap_outage_and_recovery
+)
+
+if [ $# -gt 0 ]; then
+	SELECTED_TESTS=("$@")
+else
+	SELECTED_TESTS=("${ALL_TESTS[@]}")
+fi
+
+if [ ! -f "$ROOT/build/rlm_twostep.so" ]; then
+	echo "tests/integration: $ROOT/build/rlm_twostep.so is missing; run 'make' first."
+	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
+	exit 1
+fi
+
+mkdir -p "$ROOT/build/test"
+RUN_DIR=$(mktemp -d "$ROOT/build/test/integration.XXXXXX")
+echo "tests/integration: servers and logs in $RUN_DIR"
+if ! start_shared_servers; then
+	echo "tests/integration: starting slapd and radiusd failed; see the logs in $RUN_DIR"
+	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
+	exit 1
+fi
+
+for test_name in "${SELECTED_TESTS[@]}"; do
+	run_test "$test_name"
+done
+
+stop_all
+if [ "$FAILED" -gt 0 ]; then
+	echo "failed: ${FAILED_TESTS[*]}"
+	echo "tests/integration: logs kept in $RUN_DIR"
+else
+	rm -rf "$RUN_DIR"
+fi
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
