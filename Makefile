@@ -82,6 +82,7 @@ run: deps
 
 install: module
 	install -d $(DESTDIR)$(FR_LIBDIR) $(DESTDIR)$(FR_RADDB)/mods-available $(DESTDIR)$(FR_RADDB)/sites-available
+	install -d -m 0750 $(DESTDIR)$(FR_RADDB)/mods-config/twostep
 	install -m 0644 $(BUILD)/rlm_twostep.so $(DESTDIR)$(FR_LIBDIR)/rlm_twostep.so
 	install -m 0640 raddb/mods-available/twostep $(DESTDIR)$(FR_RADDB)/mods-available/twostep
 	install -m 0640 raddb/sites-available/twostep $(DESTDIR)$(FR_RADDB)/sites-available/twostep
