@@ -17,10 +17,11 @@ CFLAGS_COMMON	:= -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -D_GNU_SOURCE
 # module must match, or it reads request->number at the wrong offset.
 FR_NDEBUG	:= $(shell grep -qs 'define WITH_NDEBUG 1' /usr/include/freeradius/features.h && echo -DNDEBUG)
 MODULE_CFLAGS	:= $(CFLAGS_COMMON) $(FR_NDEBUG) -fPIC -I$(FR_INCLUDE) -include freeradius-devel/build.h
-MODULE_LIBS	:= -lldap -llber -loath -lcrypto
+MODULE_LIBS	:= -lldap -llber -loath -lcrypto -lpthread
 
 # Files with no FreeRADIUS dependency, shared by the module, the unit tests and the tools.
-PURE_SRCS	:= rlm_twostep/state.c rlm_twostep/otp.c rlm_twostep/escape.c rlm_twostep/crypto.c
+PURE_SRCS	:= rlm_twostep/state.c rlm_twostep/otp.c rlm_twostep/escape.c rlm_twostep/crypto.c \
+		   rlm_twostep/replay.c
 MODULE_SRCS	:= rlm_twostep/rlm_twostep.c rlm_twostep/ldap.c $(PURE_SRCS)
 MODULE_OBJS	:= $(patsubst rlm_twostep/%.c,$(BUILD)/obj/%.o,$(MODULE_SRCS))
 HEADERS		:= $(wildcard rlm_twostep/*.h)
@@ -64,7 +65,7 @@ $(BUILD)/twostep-state: tests/tools/state_tool.c $(PURE_SRCS) $(HEADERS)
 
 $(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Irlm_twostep -o $@ $< $(PURE_SRCS) -lcmocka -loath -lcrypto
+	$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -Irlm_twostep -o $@ $< $(PURE_SRCS) -lcmocka -loath -lcrypto -lpthread
 
 unit: $(UNIT_BINS)
 	@./tests/unit/run.sh $(UNIT_BINS)

@@ -48,6 +48,7 @@ static const CONF_PARSER totp_config[] = {
 static const CONF_PARSER state_config[] = {
 	{ "key_file", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_MULTI | PW_TYPE_REQUIRED, rlm_twostep_t, key_file_first), NULL },
 	{ "challenge_lifetime", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, challenge_lifetime), "120" },
+	{ "answered_max", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, answered_max), "1000000" },
 	CONF_PARSER_TERMINATOR
 };
 
@@ -177,7 +178,8 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 	    (check_range(conf, "totp.time_step", inst->time_step, 15, 300) < 0) ||
 	    (check_range(conf, "totp.digits", inst->digits, 6, 8) < 0) ||
 	    (check_range(conf, "totp.drift", inst->drift, 0, 10) < 0) ||
-	    (check_range(conf, "state.challenge_lifetime", inst->challenge_lifetime, 10, 600) < 0)) {
+	    (check_range(conf, "state.challenge_lifetime", inst->challenge_lifetime, 10, 600) < 0) ||
+	    (check_range(conf, "state.answered_max", inst->answered_max, 1000, 100000000) < 0)) {
 		return -1;
 	}
 
@@ -199,6 +201,12 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 	if (parse_require_cert(conf, inst) < 0) return -1;
 	if (load_keys(inst) < 0) return -1;
 
+	inst->answered = twostep_replay_cache_create(inst->answered_max);
+	if (!inst->answered) {
+		cf_log_err_cs(conf, "Allocating the set of answered States (%u entries) failed", inst->answered_max);
+		return -1;
+	}
+
 	if (twostep_otp_init() < 0) {
 		cf_log_err_cs(conf, "Initialising liboath failed");
 		return -1;
@@ -212,6 +220,8 @@ static int mod_detach(void *instance)
 	rlm_twostep_t *inst = instance;
 
 	twostep_ldap_free(inst);
+	twostep_replay_cache_free(inst->answered);
+	inst->answered = NULL;
 	if (inst->keys) twostep_wipe(inst->keys, inst->num_keys * sizeof(inst->keys[0]));
 	return 0;
 }
@@ -437,6 +447,26 @@ static rlm_rcode_t round_code(rlm_twostep_t const *inst, REQUEST *request, VALUE
 		decide(inst, request, DECISION_REJECT, "state-invalid", NULL, inst->msg.state_invalid);
 		twostep_wipe(&claims, sizeof(claims));
 		return RLM_MODULE_REJECT;
+	}
+
+	/* Each challenge takes one answer, right or wrong: a second one is refused. */
+	switch (twostep_replay_mark(inst->answered, claims.nonce,
+				    claims.issued + inst->challenge_lifetime, time(NULL))) {
+	case TWOSTEP_REPLAY_FIRST:
+		break;
+
+	case TWOSTEP_REPLAY_SEEN:
+		REDEBUG("State was answered before");
+		decide(inst, request, DECISION_REJECT, "state-used", claims.dn, inst->msg.state_invalid);
+		twostep_wipe(&claims, sizeof(claims));
+		return RLM_MODULE_REJECT;
+
+	case TWOSTEP_REPLAY_FULL:
+		REDEBUG("The set of answered States is full (%u entries): raise state.answered_max",
+			inst->answered_max);
+		decide(inst, request, DECISION_FAIL, "answered-set-full", claims.dn, inst->msg.unavailable);
+		twostep_wipe(&claims, sizeof(claims));
+		return RLM_MODULE_FAIL;
 	}
 
 	if (claims.method != TWOSTEP_METHOD_TOTP || claims.seed_len == 0) {

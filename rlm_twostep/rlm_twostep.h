@@ -11,6 +11,7 @@ RCSIDH(rlm_twostep_h, "$Id$")
 #include <freeradius-devel/modules.h>
 
 #include "state.h"
+#include "replay.h"
 
 /** LDAP settings, from the "ldap" section. */
 typedef struct {
@@ -56,11 +57,13 @@ typedef struct {
 	twostep_state_key_t	*keys;			//!< Loaded keys, same order.
 	size_t			num_keys;		//!< Entries in keys.
 	uint32_t		challenge_lifetime;	//!< Seconds a State can be answered.
+	uint32_t		answered_max;		//!< Capacity of the answered-State set.
 
 	twostep_messages_t	msg;			//!< Reply-Message texts.
 
 	fr_connection_pool_t	*search_pool;		//!< Connections bound as the service account.
 	fr_connection_pool_t	*bind_pool;		//!< Connections for user binds.
+	twostep_replay_cache_t	*answered;		//!< States already answered; has its own lock.
 } rlm_twostep_t;
 
 #endif

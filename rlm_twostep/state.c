@@ -301,6 +301,7 @@ twostep_state_rcode_t twostep_state_verify(twostep_state_claims_t *claims,
 		goto fail;
 	}
 	OPENSSL_cleanse(pt, sizeof(pt));
+	memcpy(claims->nonce, in + TWOSTEP_STATE_MAGIC_LEN + 2, TWOSTEP_STATE_NONCE_LEN);
 
 	/*
 	 *	6. Issue time. Differences are taken in unsigned arithmetic

@@ -56,6 +56,7 @@ typedef struct {
 	char			dn[TWOSTEP_STATE_NAME_MAX + 1];	//!< DN of the user's entry.
 	uint8_t			seed[TWOSTEP_SEED_MAX];	//!< TOTP seed (raw bytes), may be empty.
 	size_t			seed_len;			//!< Bytes used in seed.
+	uint8_t			nonce[TWOSTEP_STATE_NONCE_LEN];	//!< Token nonce, set by verify only.
 } twostep_state_claims_t;
 
 /** Result of creating or verifying a token. */

@@ -143,6 +143,7 @@ static void test_round_trip(void **state)
 	assert_string_equal(out.dn, "uid=alice,ou=people,dc=example,dc=org");
 	assert_int_equal(out.seed_len, 20);
 	assert_memory_equal(out.seed, "12345678901234567890", 20);
+	assert_memory_equal(out.nonce, tok + TWOSTEP_STATE_MAGIC_LEN + 2, TWOSTEP_STATE_NONCE_LEN);
 
 	/* TOTP, no seed, UTF-8 names, a key id of 255. */
 	make_claims(&in, "J\xc3\xbcrgen", "cn=J\xc3\xbcrgen M\xc3\xbcller\\2c Jr.,dc=example,dc=org", 0, NOW);
