@@ -386,6 +386,12 @@ test_next_step_code_accepted() {
 		return
 	fi
 	expect_decision "$RADIUS_DIR" alice accept code-accepted
+
+	# The same State and code again: the challenge ended with the Accept.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 30)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_STATE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject state-used
 }
 
 test_wrong_password_rejected() {
@@ -491,6 +497,24 @@ test_stale_code_rejected() {
 	output=$(send_request "$RADIUS_PORT" alice "$(alice_code -300)" "State = $ROUND1_STATE")
 	expect_reply "$output" Access-Reject "$MSG_CODE_INVALID"
 	expect_decision "$RADIUS_DIR" alice reject code-invalid
+}
+
+test_wrong_code_ends_challenge() {
+	local output
+
+	expect_challenge "$RADIUS_PORT" alice alice-pw || return
+
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code -300)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_CODE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject code-invalid
+
+	# The right code on the same State comes too late: the user must start
+	# again from the password, so a State allows one guess.
+	mark_log "$RADIUS_DIR"
+	output=$(send_request "$RADIUS_PORT" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	expect_reply "$output" Access-Reject "$MSG_STATE_INVALID"
+	expect_decision "$RADIUS_DIR" alice reject state-used
 }
 
 test_malformed_code_rejected() {
@@ -694,6 +718,7 @@ ALL_TESTS=(
 	test_unenrolled_user_wrong_password_rejected
 	test_filter_metacharacters_match_nothing
 	test_stale_code_rejected
+	test_wrong_code_ends_challenge
 	test_malformed_code_rejected
 	test_tampered_state_rejected
 	test_expired_state_rejected
