@@ -4,8 +4,9 @@
 # 127.0.0.1, loaded with build/rlm_twostep.so and the demo LDAP data, and
 # requests sent with radclient.
 #
-# Most tests share one slapd and one radiusd. The LDAP failover and outage
-# tests start their own, because they need other LDAP URIs or stop slapd.
+# Most tests share one slapd and one radiusd. The LDAP failover, outage and
+# TLS tests start their own, because they need other LDAP URIs, stop slapd
+# or need slapd with TLS.
 #
 # Usage: tests/integration/run.sh [TEST_FUNCTION...]
 # With no arguments every test runs. The last line of output is
@@ -14,7 +15,7 @@
 # Codes: no two sign-ins against one slapd use the same time step, so the
 # tests also hold when replay protection rejects a code that was already
 # accepted. The first accepted sign-in uses the current code and the second
-# the next step's code. Failover and outage tests use fresh LDAP data.
+# the next step's code. Failover, outage and TLS tests use fresh LDAP data.
 
 set -u
 
@@ -700,6 +701,208 @@ test_ldap_outage_and_recovery() {
 }
 
 # ---------------------------------------------------------------------------
+# LDAP over TLS, each test with a slapd started with SLAPD_TLS=1 and a
+# radiusd of its own
+# ---------------------------------------------------------------------------
+
+# Print a TWOSTEP_CONF_SED script that sets tls { start_tls } to START_TLS
+# (yes or no) and tls { ca_file } to CA_FILE.
+tls_conf_sed() {
+	local start_tls=$1 ca_file=$2
+
+	printf 's/start_tls = no$/start_tls = %s/\n' "$start_tls"
+	printf 's|^#[[:space:]]*ca_file = .*|\t\t\tca_file = "%s"|\n' "$ca_file"
+}
+
+# Check that the tls section of WORKDIR's module config has START_TLS,
+# CA_FILE and require_cert = "demand".
+expect_tls_config() {
+	local workdir=$1 start_tls=$2 ca_file=$3
+	local conf="$workdir/raddb/mods-enabled/twostep" setting
+
+	for setting in "start_tls = $start_tls" "ca_file = \"$ca_file\"" 'require_cert = "demand"'; do
+		if ! grep -qE "^[[:space:]]*$(regex_escape "$setting")[[:space:]]*\$" "$conf"; then
+			fail "'$setting' is not in $conf"
+		fi
+	done
+}
+
+# Print the number of STARTTLS requests in WORKDIR's slapd log.
+slapd_count_starttls() {
+	grep -c ' STARTTLS$' "$1/slapd/slapd.log" || true
+}
+
+# Print "BINDS PLAIN": the number of bind requests with a DN in WORKDIR's
+# slapd log, and how many of them came on a connection where slapd had not
+# logged "TLS established". Anonymous binds, such as the start-up probe's,
+# are not counted.
+slapd_count_binds_by_tls() {
+	local log="$1/slapd/slapd.log"
+
+	awk '
+		function conn_id(   i) {
+			for (i = 1; i <= NF; i++) if ($i ~ /^conn=[0-9]+$/) return $i
+			return ""
+		}
+		FNR == NR { if (/ TLS established /) tls[conn_id()] = 1; next }
+		/ BIND dn="[^"]+" method=[0-9]+$/ {
+			binds++
+			if (!(conn_id() in tls)) plain++
+		}
+		END { printf "%d %d\n", binds, plain }
+	' "$log" "$log"
+}
+
+# Check that slapd received at least one bind with a DN in WORKDIR's log and
+# that every one came over TLS.
+expect_binds_over_tls() {
+	local workdir=$1 counts binds plain
+
+	counts=$(slapd_count_binds_by_tls "$workdir")
+	binds=${counts% *}
+	plain=${counts#* }
+	if [ "$binds" -lt 1 ]; then
+		fail "slapd log: no bind with a DN, so the module never bound over TLS"
+	fi
+	expect_equal "slapd log: binds with a DN on connections without TLS (of $binds)" 0 "$plain"
+}
+
+test_ldap_starttls_signin() {
+	local ldap_dir="$RUN_DIR/starttls-ldap" radius_dir="$RUN_DIR/starttls-radius"
+	local ldap_port radius_port ca_file output starttls_count
+
+	mkdir -p "$ldap_dir" "$radius_dir"
+	ldap_port=$(free_port)
+	SLAPD_TLS=1 slapd_start "$ldap_dir" "$ldap_port" || { fail "SLAPD_TLS=1 slapd_start failed"; return; }
+	ca_file="$ldap_dir/slapd/tls/ca.pem"
+	radius_port=$(free_port)
+	TWOSTEP_CONF_SED=$(tls_conf_sed yes "$ca_file") \
+		radiusd_start "$radius_dir" "$radius_port" "ldap://127.0.0.1:$ldap_port/" ||
+		{ fail "radiusd_start with start_tls = yes failed"; return; }
+	expect_tls_config "$radius_dir" yes "$ca_file"
+
+	mark_log "$radius_dir"
+	expect_challenge "$radius_port" alice alice-pw || return
+	expect_decision "$radius_dir" alice challenge challenge-sent
+
+	mark_log "$radius_dir"
+	output=$(send_request "$radius_port" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	if ! expect_equal "round 2 reply code" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+		return
+	fi
+	expect_decision "$radius_dir" alice accept code-accepted
+
+	# Each pool opens its connections with StartTLS, and slapd rejects a
+	# simple bind without TLS, so the binds above came over TLS.
+	starttls_count=$(slapd_count_starttls "$ldap_dir")
+	if [ "$starttls_count" -lt 1 ]; then
+		fail "slapd log: no STARTTLS request"
+	fi
+	expect_binds_over_tls "$ldap_dir"
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$ldap_dir"
+}
+
+test_ldaps_round1_challenge() {
+	local ldap_dir="$RUN_DIR/ldaps-ldap" radius_dir="$RUN_DIR/ldaps-radius"
+	local ldap_port ldaps_port radius_port ca_file
+
+	mkdir -p "$ldap_dir" "$radius_dir"
+	ldap_port=$(free_port)
+	ldaps_port=$(free_port)
+	SLAPD_TLS=1 slapd_start "$ldap_dir" "$ldap_port" "$ldaps_port" ||
+		{ fail "SLAPD_TLS=1 slapd_start with an ldaps port failed"; return; }
+	ca_file="$ldap_dir/slapd/tls/ca.pem"
+	radius_port=$(free_port)
+	# start_tls stays "no": ldaps:// is TLS from the first byte.
+	TWOSTEP_CONF_SED=$(tls_conf_sed no "$ca_file") \
+		radiusd_start "$radius_dir" "$radius_port" "ldaps://127.0.0.1:$ldaps_port/" ||
+		{ fail "radiusd_start with an ldaps:// URI failed"; return; }
+	expect_tls_config "$radius_dir" no "$ca_file"
+
+	mark_log "$radius_dir"
+	expect_challenge "$radius_port" alice alice-pw || return
+	expect_decision "$radius_dir" alice challenge challenge-sent
+
+	expect_equal "slapd log: STARTTLS requests on an ldaps:// connection" 0 "$(slapd_count_starttls "$ldap_dir")"
+	expect_binds_over_tls "$ldap_dir"
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$ldap_dir"
+}
+
+test_ldap_starttls_untrusted_ca_unavailable() {
+	local ldap_dir="$RUN_DIR/untrusted-ca-ldap" radius_dir="$RUN_DIR/untrusted-ca-radius"
+	local ldap_port radius_port other_ca output counts
+
+	mkdir -p "$ldap_dir" "$radius_dir"
+	ldap_port=$(free_port)
+	SLAPD_TLS=1 slapd_start "$ldap_dir" "$ldap_port" || { fail "SLAPD_TLS=1 slapd_start failed"; return; }
+	# A CA of its own, which did not sign slapd's certificate.
+	tls_ca_create "$radius_dir/other-ca" || { fail "tls_ca_create failed"; return; }
+	other_ca="$radius_dir/other-ca/ca.pem"
+	radius_port=$(free_port)
+	# With the shipped start = 2, radiusd would not start at all, because
+	# fr_connection_pool_init of FreeRADIUS 3.2.1 fails the module when the
+	# pool cannot open its start connections. With start and min 0, radiusd
+	# starts and each request tries to connect.
+	TWOSTEP_CONF_SED="$(tls_conf_sed yes "$other_ca")"$'\n''s/^\([[:space:]]*\)\(start\|min\) = 2$/\1\2 = 0/' \
+		radiusd_start "$radius_dir" "$radius_port" "ldap://127.0.0.1:$ldap_port/" ||
+		{ fail "radiusd_start with start_tls = yes and another CA failed"; return; }
+	expect_tls_config "$radius_dir" yes "$other_ca"
+
+	mark_log "$radius_dir"
+	output=$(send_request "$radius_port" alice alice-pw)
+	expect_reply "$output" Access-Reject "$MSG_UNAVAILABLE"
+	expect_decision "$radius_dir" alice "" ldap-unavailable
+
+	if ! tail -n "+$((LOG_MARK + 1))" "$radius_dir/radiusd.log" |
+		grep -qF "StartTLS with ldap://127.0.0.1:$ldap_port/ failed"; then
+		fail "radiusd log: no 'StartTLS with ldap://127.0.0.1:$ldap_port/ failed' line since the request; module lines:"
+		tail -n "+$((LOG_MARK + 1))" "$radius_dir/radiusd.log" | grep -i 'twostep' | tail -n 10 | sed 's/^/      | /'
+	fi
+
+	# The handshake failed before any bind, so no password reached slapd.
+	if [ "$(slapd_count_starttls "$ldap_dir")" -lt 1 ]; then
+		fail "slapd log: no STARTTLS request"
+	fi
+	counts=$(slapd_count_binds_by_tls "$ldap_dir")
+	expect_equal "slapd log: binds with a DN" 0 "${counts% *}"
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$ldap_dir"
+}
+
+test_tls_slapd_rejects_plain_bind() {
+	local ldap_dir="$RUN_DIR/tls-only-ldap" ldap_port uri output status
+	local identity="cn=radius,ou=services,dc=example,dc=org"
+
+	mkdir -p "$ldap_dir"
+	ldap_port=$(free_port)
+	SLAPD_TLS=1 slapd_start "$ldap_dir" "$ldap_port" || { fail "SLAPD_TLS=1 slapd_start failed"; return; }
+	uri="ldap://127.0.0.1:$ldap_port/"
+
+	# The service account's bind without TLS: confidentialityRequired (13).
+	status=0
+	output=$(ldapwhoami -x -H "$uri" -o nettimeout=3 -D "$identity" -w radius-pw 2>&1) || status=$?
+	if ! expect_equal "ldapwhoami exit status, bind without TLS" 13 "$status"; then
+		show_output "$output"
+	fi
+
+	# The same bind after StartTLS (-ZZ: fail unless TLS starts) succeeds.
+	status=0
+	output=$(LDAPTLS_CACERT="$ldap_dir/slapd/tls/ca.pem" LDAPTLS_REQCERT=demand \
+		ldapwhoami -ZZ -x -H "$uri" -o nettimeout=3 -D "$identity" -w radius-pw 2>&1) || status=$?
+	if ! expect_equal "ldapwhoami exit status, bind after StartTLS" 0 "$status"; then
+		show_output "$output"
+	fi
+
+	slapd_stop "$ldap_dir"
+}
+
+# ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
 
@@ -728,6 +931,10 @@ ALL_TESTS=(
 	test_log_has_no_secrets
 	test_ldap_failover_signin
 	test_ldap_outage_and_recovery
+	test_ldap_starttls_signin
+	test_ldaps_round1_challenge
+	test_ldap_starttls_untrusted_ca_unavailable
+	test_tls_slapd_rejects_plain_bind
 )
 
 if [ $# -gt 0 ]; then

@@ -170,17 +170,92 @@ _slapd_write_conf() {
 		"$TWOSTEP_ROOT/ldap/slapd.conf.in" > "$workdir/slapd/slapd.conf"
 }
 
+# tls_ca_create DIR
+# Create a throwaway CA for tests: DIR/ca.pem (certificate, valid 2 days) and
+# DIR/ca.key (EC P-256 private key, mode 0600).
+tls_ca_create() {
+	if [ $# -ne 1 ]; then
+		_twostep_error "usage: tls_ca_create DIR"
+		return 1
+	fi
+	local dir=$1
+	mkdir -p "$dir" || return 1
+	if ! (umask 077 && openssl req -x509 -new -nodes -days 2 \
+		-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-subj "/CN=rlm_twostep test CA $RANDOM$RANDOM" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" \
+		-keyout "$dir/ca.key" -out "$dir/ca.pem") > "$dir/ca.log" 2>&1; then
+		_twostep_error "creating a test CA in $dir with openssl failed:"
+		cat "$dir/ca.log" >&2
+		return 1
+	fi
+	chmod 0644 "$dir/ca.pem"
+}
+
+# Create WORKDIR/slapd/tls: a CA (ca.pem, ca.key) and a server certificate
+# for 127.0.0.1 and localhost signed by it (server.pem, server.key), and add
+# the TLS settings to WORKDIR/slapd/slapd.conf.
+# "security simple_bind=1" makes slapd reject a simple bind with a password
+# on a connection without TLS (confidentialityRequired), so a bind that
+# succeeds proves that the password travelled encrypted. Anonymous binds and
+# searches, such as the start-up probe, still work without TLS.
+_slapd_write_tls() {
+	local workdir=$1 tls="$1/slapd/tls"
+
+	tls_ca_create "$tls" || return 1
+	printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+		"basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=serverAuth" > "$tls/server.ext"
+	# slapd runs as the user of the tests, so mode 0600 lets it read the key.
+	# GnuTLS, which Debian's slapd uses, reads the PKCS#8 PEM key that
+	# openssl 3 writes.
+	if ! (umask 077 && openssl req -new -nodes \
+		-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-subj "/CN=127.0.0.1" -keyout "$tls/server.key" -out "$tls/server.csr" &&
+		openssl x509 -req -days 2 -in "$tls/server.csr" -CA "$tls/ca.pem" \
+			-CAkey "$tls/ca.key" -CAcreateserial -extfile "$tls/server.ext" \
+			-out "$tls/server.pem") > "$tls/server.log" 2>&1; then
+		_twostep_error "creating the slapd server certificate in $tls with openssl failed:"
+		cat "$tls/server.log" >&2
+		return 1
+	fi
+	chmod 0644 "$tls/server.pem"
+
+	# TLS settings are global, so they go before the database section.
+	if ! sed -i -e "/^database[[:space:]]/i\\
+# Added by tests/lib/servers.sh because SLAPD_TLS=1.\\
+TLSCACertificateFile	$tls/ca.pem\\
+TLSCertificateFile	$tls/server.pem\\
+TLSCertificateKeyFile	$tls/server.key\\
+security	simple_bind=1\\
+" "$workdir/slapd/slapd.conf"; then
+		_twostep_error "adding the TLS settings to $workdir/slapd/slapd.conf failed"
+		return 1
+	fi
+	if ! grep -q '^TLSCertificateFile' "$workdir/slapd/slapd.conf"; then
+		_twostep_error "no 'database' line in $workdir/slapd/slapd.conf to put the TLS settings before"
+		return 1
+	fi
+}
+
 # Start slapd on the database in WORKDIR/slapd/db and wait until it accepts
 # searches.
-# MODE is "new" (truncate the log) or "resume" (append to it).
+# MODE is "new" (truncate the log) or "resume" (append to it). With
+# LDAPS_PORT, slapd also listens on ldaps://127.0.0.1:LDAPS_PORT/.
 _slapd_launch() {
-	local workdir=$1 port=$2 mode=$3
-	local dir="$workdir/slapd" uri="ldap://127.0.0.1:$port/" pid i
+	local workdir=$1 port=$2 mode=$3 ldaps_port=${4:-}
+	local dir="$workdir/slapd" uri="ldap://127.0.0.1:$port/" listen pid i
 
+	listen=$uri
+	if [ -n "$ldaps_port" ]; then
+		listen="$uri ldaps://127.0.0.1:$ldaps_port/"
+	fi
 	if [ "$mode" = new ]; then
 		: > "$dir/slapd.log"
 	fi
-	"$TWOSTEP_SLAPD" -f "$dir/slapd.conf" -h "$uri" -d stats \
+	"$TWOSTEP_SLAPD" -f "$dir/slapd.conf" -h "$listen" -d stats \
 		< /dev/null >> "$dir/slapd.log" 2>&1 &
 	pid=$!
 	echo "$pid" > "$dir/slapd.pid"
@@ -194,6 +269,7 @@ _slapd_launch() {
 			break
 		fi
 		if _twostep_pid_listens "$pid" "$port" &&
+			{ [ -z "$ldaps_port" ] || _twostep_pid_listens "$pid" "$ldaps_port"; } &&
 			ldapsearch -x -H "$uri" -o nettimeout=1 -b "" -s base \
 				-LLL 1.1 > /dev/null 2>&1; then
 			return 0
@@ -212,53 +288,77 @@ _slapd_launch() {
 	return 1
 }
 
-# slapd_start WORKDIR PORT
+# slapd_start WORKDIR PORT [LDAPS_PORT]
 # Create WORKDIR/slapd with a fresh database loaded from ldap/demo.ldif and
 # start slapd on ldap://127.0.0.1:PORT/, logging at level stats to
 # WORKDIR/slapd/slapd.log.
+# With SLAPD_TLS=1, slapd gets a new CA and server certificate in
+# WORKDIR/slapd/tls (clients trust tls/ca.pem), offers StartTLS on PORT,
+# listens on ldaps://127.0.0.1:LDAPS_PORT/ when LDAPS_PORT is given, and
+# rejects simple binds with a password on connections without TLS.
 slapd_start() {
-	if [ $# -ne 2 ]; then
-		_twostep_error "usage: slapd_start WORKDIR PORT"
+	if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+		_twostep_error "usage: [SLAPD_TLS=1] slapd_start WORKDIR PORT [LDAPS_PORT]"
 		return 1
 	fi
-	local workdir port=$2 dir
+	local workdir port=$2 ldaps_port=${3:-} dir
 	workdir=$(_twostep_abspath "$1")
 	dir="$workdir/slapd"
 	_twostep_check_port "$port" || return 1
+	if [ -n "$ldaps_port" ]; then
+		if [ "${SLAPD_TLS:-0}" != 1 ]; then
+			_twostep_error "LDAPS_PORT $ldaps_port given without SLAPD_TLS=1: ldaps:// needs the TLS settings"
+			return 1
+		fi
+		_twostep_check_port "$ldaps_port" || return 1
+		_twostep_check_port_free tcp "$ldaps_port" || return 1
+	fi
 	_twostep_check_not_running "$dir/slapd.pid" "$workdir" slapd || return 1
 	_twostep_check_port_free tcp "$port" || return 1
 
 	rm -rf "$dir"
 	mkdir -p "$dir/db" || return 1
 	_slapd_write_conf "$workdir" || return 1
+	if [ "${SLAPD_TLS:-0}" = 1 ]; then
+		_slapd_write_tls "$workdir" || return 1
+	fi
 	if ! slapadd -q -f "$dir/slapd.conf" -l "$TWOSTEP_ROOT/ldap/demo.ldif" \
 		> "$dir/slapadd.log" 2>&1; then
 		_twostep_error "slapadd of ldap/demo.ldif failed:"
 		cat "$dir/slapadd.log" >&2
 		return 1
 	fi
-	_slapd_launch "$workdir" "$port" new
+	_slapd_launch "$workdir" "$port" new "$ldaps_port"
 }
 
-# slapd_resume WORKDIR PORT
+# slapd_resume WORKDIR PORT [LDAPS_PORT]
 # Start slapd again on the database that slapd_start created, without
-# reloading it, and append to the same log.
+# reloading it, and append to the same log. The TLS settings of slapd_start,
+# if any, stay in slapd.conf. LDAPS_PORT adds the ldaps:// listener again.
 slapd_resume() {
-	if [ $# -ne 2 ]; then
-		_twostep_error "usage: slapd_resume WORKDIR PORT"
+	if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+		_twostep_error "usage: slapd_resume WORKDIR PORT [LDAPS_PORT]"
 		return 1
 	fi
-	local workdir port=$2 dir
+	local workdir port=$2 ldaps_port=${3:-} dir
 	workdir=$(_twostep_abspath "$1")
 	dir="$workdir/slapd"
 	_twostep_check_port "$port" || return 1
+	if [ -n "$ldaps_port" ]; then
+		if ! grep -q '^TLSCertificateFile' "$dir/slapd.conf" 2>/dev/null; then
+			_twostep_error "LDAPS_PORT $ldaps_port given, but $dir/slapd.conf has no TLS settings: start it with SLAPD_TLS=1"
+			return 1
+		fi
+		_twostep_check_port "$ldaps_port" || return 1
+		_twostep_check_port_free tcp "$ldaps_port" || return 1
+	fi
 	if [ ! -f "$dir/slapd.conf" ] || [ ! -d "$dir/db" ]; then
 		_twostep_error "no slapd database in $dir: run slapd_start first"
 		return 1
 	fi
 	_twostep_check_not_running "$dir/slapd.pid" "$workdir" slapd || return 1
 	_twostep_check_port_free tcp "$port" || return 1
-	_slapd_launch "$workdir" "$port" resume
+	_slapd_launch "$workdir" "$port" resume "$ldaps_port"
 }
 
 # slapd_stop WORKDIR
