@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 #
-# Run the unit tests (make unit) and the integration tests, and print the
-# combined count as the last line: "N passed, N failed". Exits 1 when any
-# test failed. Expects the module and tools to be built ('make' or
-# 'make test' does that first).
+# Run the unit tests (make unit), the integration tests and the valgrind test
+# of radiusd with the module, and print the combined count as the last line:
+# "N passed, N failed". Exits 1 when any test failed. Expects the module and
+# tools to be built ('make' or 'make test' does that first).
 
 set -u
 
@@ -46,6 +46,7 @@ run_suite() {
 
 run_suite "unit tests" make -s --no-print-directory unit
 run_suite "integration tests" ./tests/integration/run.sh
+run_suite "valgrind test" ./tests/integration/valgrind.sh
 
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
 [ "$TOTAL_FAILED" -eq 0 ]

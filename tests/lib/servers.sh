@@ -64,17 +64,27 @@ _twostep_pid_alive() {
 	esac
 }
 
-# Send TERM to PID, wait up to 10 s for it to exit, then send KILL.
+# Succeed when PID, a child of this shell that has not been reaped yet, has
+# not exited. Unlike _twostep_pid_alive it ignores the command line, which
+# stays the shell's own until the child calls exec.
+_twostep_child_running() {
+	local state
+	state=$(sed -e 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "$state" != "Z" ]
+}
+
+# Send TERM to PID, wait up to TIMEOUT seconds (default 10) for it to exit,
+# then send KILL.
 _twostep_stop_pid() {
-	local pid=$1 workdir=$2 name=$3 i
+	local pid=$1 workdir=$2 name=$3 timeout=${4:-10} i
 	if _twostep_pid_alive "$pid" "$workdir"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
+		for ((i = 0; i < timeout * 10; i++)); do
 			_twostep_pid_alive "$pid" "$workdir" || break
 			sleep 0.1
 		done
 		if _twostep_pid_alive "$pid" "$workdir"; then
-			_twostep_error "$name (PID $pid) still runs 10 s after TERM, so it gets KILL"
+			_twostep_error "$name (PID $pid) still runs $timeout s after TERM, so it gets KILL"
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	fi
@@ -84,9 +94,10 @@ _twostep_stop_pid() {
 	return 0
 }
 
-# Stop the server whose PID is in PIDFILE, if it runs.
+# Stop the server whose PID is in PIDFILE, if it runs, waiting up to TIMEOUT
+# seconds (default 10) after TERM.
 _twostep_stop_pidfile() {
-	local pidfile=$1 workdir=$2 name=$3 pid
+	local pidfile=$1 workdir=$2 name=$3 timeout=${4:-10} pid
 	[ -f "$pidfile" ] || return 0
 	pid=$(cat "$pidfile" 2>/dev/null)
 	case "$pid" in
@@ -95,7 +106,7 @@ _twostep_stop_pidfile() {
 		return 0
 		;;
 	esac
-	_twostep_stop_pid "$pid" "$workdir" "$name"
+	_twostep_stop_pid "$pid" "$workdir" "$name" "$timeout"
 	rm -f "$pidfile"
 }
 
@@ -531,6 +542,16 @@ _radiusd_write_state_key() {
 	chmod 0600 "$dir/state-1.key"
 }
 
+# Print SECONDS, or 60 when TWOSTEP_RADIUSD_WRAPPER is set, because radiusd
+# under a wrapper such as valgrind takes far longer to start and to exit.
+_radiusd_timeout() {
+	if [ -n "${TWOSTEP_RADIUSD_WRAPPER:-}" ]; then
+		echo 60
+	else
+		echo "$1"
+	fi
+}
+
 # radiusd_build_config WORKDIR AUTH_PORT LDAP_URI [LDAP_URI...]
 # Write WORKDIR/raddb, the config that radiusd_start runs, without starting
 # radiusd. The state key is new on every call.
@@ -582,7 +603,8 @@ radiusd_launch() {
 		_twostep_error "usage: radiusd_launch WORKDIR AUTH_PORT"
 		return 1
 	fi
-	local workdir port=$2 raddb log pid i
+	local workdir port=$2 raddb log pid i ready_timeout
+	local -a wrapper
 	workdir=$(_twostep_abspath "$1")
 	raddb="$workdir/raddb"
 	log="$workdir/radiusd.log"
@@ -597,26 +619,33 @@ radiusd_launch() {
 	fi
 
 	: > "$log"
+	# TWOSTEP_RADIUSD_WRAPPER: a command that runs radiusd, such as
+	# "valgrind --log-file=FILE". It is split into words at blanks, so no
+	# argument of it can contain one. The wrapper must exec radiusd in its
+	# own process (valgrind does), because the PID recorded is the
+	# wrapper's.
+	read -r -a wrapper <<<"${TWOSTEP_RADIUSD_WRAPPER:-}"
+	ready_timeout=$(_radiusd_timeout 15)
 	# RADIUSD_DEBUG: radiusd's debug flags. Tests keep -xx; the demo clears
 	# it, because debug output records every request attribute, passwords
 	# and codes included.
 	# shellcheck disable=SC2086
-	"$TWOSTEP_RADIUSD" -f ${RADIUSD_DEBUG--xx} -d "$raddb" -l "$log" \
+	"${wrapper[@]}" "$TWOSTEP_RADIUSD" -f ${RADIUSD_DEBUG--xx} -d "$raddb" -l "$log" \
 		< /dev/null > "$workdir/radiusd.out" 2>&1 &
 	pid=$!
 	echo "$pid" > "$workdir/radiusd.pid"
 	_twostep_register "$pid" "$workdir"
 
-	for ((i = 0; i < 150; i++)); do
+	for ((i = 0; i < ready_timeout * 10; i++)); do
 		if grep -q 'Ready to process requests' "$log" 2>/dev/null; then
 			return 0
 		fi
-		_twostep_pid_alive "$pid" "$workdir" || break
+		_twostep_child_running "$pid" || break
 		sleep 0.1
 	done
 
-	if _twostep_pid_alive "$pid" "$workdir"; then
-		_twostep_error "radiusd on 127.0.0.1:$port was not ready within 15 s. Last lines of $log:"
+	if _twostep_child_running "$pid"; then
+		_twostep_error "radiusd on 127.0.0.1:$port was not ready within $ready_timeout s. Last lines of $log:"
 	else
 		_twostep_error "radiusd on 127.0.0.1:$port exited during start-up. Last lines of $log:"
 	fi
@@ -625,12 +654,15 @@ radiusd_launch() {
 		echo "and of $workdir/radiusd.out:" >&2
 		tail -n 30 "$workdir/radiusd.out" >&2
 	fi
-	_twostep_stop_pid "$pid" "$workdir" radiusd
+	_twostep_stop_pid "$pid" "$workdir" radiusd "$(_radiusd_timeout 10)"
 	rm -f "$workdir/radiusd.pid"
 	return 1
 }
 
 # radiusd_stop WORKDIR
+# Send TERM, on which radiusd detaches its modules and exits. Under
+# TWOSTEP_RADIUSD_WRAPPER the wait for the exit is 60 s, not 10 s, so that
+# valgrind can finish writing its leak summary.
 radiusd_stop() {
 	if [ $# -ne 1 ]; then
 		_twostep_error "usage: radiusd_stop WORKDIR"
@@ -638,7 +670,7 @@ radiusd_stop() {
 	fi
 	local workdir
 	workdir=$(_twostep_abspath "$1")
-	_twostep_stop_pidfile "$workdir/radiusd.pid" "$workdir" radiusd
+	_twostep_stop_pidfile "$workdir/radiusd.pid" "$workdir" radiusd "$(_radiusd_timeout 10)"
 }
 
 # stop_all
@@ -650,7 +682,7 @@ stop_all() {
 		reversed="$entry $reversed"
 	done
 	for entry in $reversed; do
-		_twostep_stop_pid "${entry%%:*}" "${entry#*:}" server
+		_twostep_stop_pid "${entry%%:*}" "${entry#*:}" server "$(_radiusd_timeout 10)"
 		rm -f "${entry#*:}/radiusd.pid" "${entry#*:}/slapd/slapd.pid" 2>/dev/null
 	done
 	_TWOSTEP_PIDS=""
