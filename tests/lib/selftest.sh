@@ -11,8 +11,14 @@ set -euo pipefail
 BASE=dc=example,dc=org
 ALICE=uid=alice,ou=people,$BASE
 BOB=uid=bob,ou=people,$BASE
+CAROL=uid=carol,ou=people,$BASE
+DAVE=uid=dave,ou=people,$BASE
 ERIN=uid=erin,ou=contractors,$BASE
+FRANK=uid=frank,ou=partners,$BASE
+PARTNERS=ou=partners,$BASE
 RADIUS=cn=radius,ou=services,$BASE
+ROOTDN=cn=admin,$BASE
+ADMINS=cn=2sv-admins,ou=groups,$BASE
 ALICE_SEED=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ
 
 failures=0
@@ -49,6 +55,21 @@ read_attr() {
 	ldapsearch "${auth[@]}" -H "$URI" -LLL -o ldif-wrap=no -s base -b "$base_dn" \
 		"(objectClass=*)" "$attr" 2>/dev/null |
 		sed -n "s/^$attr: //p" || true
+}
+
+# Succeed when BIND_DN with BIND_PASSWORD may apply the LDIF change records
+# in CHANGES.
+can_modify() {
+	local bind_dn=$1 bind_password=$2 changes=$3
+	printf '%s\n' "$changes" |
+		ldapmodify -x -H "$URI" -D "$bind_dn" -w "$bind_password" > /dev/null 2>&1
+}
+
+# check_rejected NAME COMMAND...: report whether COMMAND failed, as it should.
+check_rejected() {
+	local name=$1
+	shift
+	if "$@"; then fail "$name"; else pass "$name"; fi
 }
 
 # Print the DNs that an anonymous subtree search for any uid returns.
@@ -114,6 +135,140 @@ expect_equal "anonymous search finds no users" \
 	"" "$(anonymous_search)"
 expect_equal "anonymous reads the root DSE" \
 	"$BASE" "$(read_attr "" "" "" namingContexts)"
+
+# 2SV attributes and policies of the demo data.
+expect_equal "radius account reads alice's method" \
+	totp "$(read_attr "$RADIUS" radius-pw "$ALICE" twostepMethod)"
+expect_equal "radius account reads bob's method" \
+	sms "$(read_attr "$RADIUS" radius-pw "$BOB" twostepMethod)"
+expect_equal "radius account reads carol's exemption" \
+	TRUE "$(read_attr "$RADIUS" radius-pw "$CAROL" twostepExempt)"
+expect_equal "radius account reads the base policy" \
+	required "$(read_attr "$RADIUS" radius-pw "$BASE" twostepEnforcement)"
+expect_equal "radius account reads the allowed methods" \
+	"totp sms" "$(read_attr "$RADIUS" radius-pw "$BASE" twostepAllowedMethod | tr '\n' ' ' | sed 's/ $//')"
+expect_equal "radius account reads the partners policy" \
+	idp "$(read_attr "$RADIUS" radius-pw "$PARTNERS" twostepEnforcement)"
+deadline=$(cat "$WORKDIR/slapd/enroll-deadline" 2>/dev/null || true)
+expect_equal "enroll deadline loaded is the one in enroll-deadline" \
+	"$deadline" "$(read_attr "$RADIUS" radius-pw "$BASE" twostepEnrollDeadline)"
+deadline_seconds=$(date -u -d "$(sed -E 's/^(....)(..)(..)(..)(..)(..)Z$/\1-\2-\3 \4:\5:\6/' <<<"$deadline")" +%s 2>/dev/null || echo 0)
+days_ahead=$(( (deadline_seconds - $(date +%s) + 3600) / 86400 ))
+expect_equal "enroll deadline is 30 days ahead" 30 "$days_ahead"
+check "frank binds with frank-pw" can_bind "$FRANK" frank-pw
+
+# Who reads and writes the 2SV attributes.
+expect_equal "alice reads her own method" \
+	totp "$(read_attr "$ALICE" alice-pw "$ALICE" twostepMethod)"
+expect_equal "carol reads her own exemption reason" \
+	"$(read_attr "$RADIUS" radius-pw "$CAROL" twostepExemptReason)" \
+	"$(read_attr "$CAROL" carol-pw "$CAROL" twostepExemptReason)"
+expect_equal "bob cannot read alice's method" \
+	"" "$(read_attr "$BOB" bob-pw "$ALICE" twostepMethod)"
+expect_equal "anonymous cannot read the base policy" \
+	"" "$(read_attr "" "" "$BASE" twostepEnforcement)"
+check "radius account writes alice's last step" can_modify "$RADIUS" radius-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepLastStep
+twostepLastStep: 58000000"
+expect_equal "radius account reads alice's last step back" \
+	58000000 "$(read_attr "$RADIUS" radius-pw "$ALICE" twostepLastStep)"
+check "radius account writes dave's fail count" can_modify "$RADIUS" radius-pw \
+	"dn: $DAVE
+changetype: modify
+replace: twostepFailCount
+twostepFailCount: 3"
+check_rejected "alice cannot write her own method" can_modify "$ALICE" alice-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepMethod
+twostepMethod: sms"
+check_rejected "alice cannot write her own last step" can_modify "$ALICE" alice-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepLastStep
+twostepLastStep: 1"
+check_rejected "alice cannot write her own seed" can_modify "$ALICE" alice-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepTotpSecret
+twostepTotpSecret: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+expect_equal "alice's method is unchanged" \
+	totp "$(read_attr "$RADIUS" radius-pw "$ALICE" twostepMethod)"
+
+# The objectClass rule: the writers may remove and add twostepUser, and no
+# other value. frank has no 2SV attribute, so the class can go.
+check "radius account removes twostepUser from frank" can_modify "$RADIUS" radius-pw \
+	"dn: $FRANK
+changetype: modify
+delete: objectClass
+objectClass: twostepUser"
+check "radius account adds twostepUser to frank" can_modify "$RADIUS" radius-pw \
+	"dn: $FRANK
+changetype: modify
+add: objectClass
+objectClass: twostepUser"
+check_rejected "radius account cannot add uidObject to frank" can_modify "$RADIUS" radius-pw \
+	"dn: $FRANK
+changetype: modify
+add: objectClass
+objectClass: uidObject"
+check_rejected "frank cannot remove twostepUser from himself" can_modify "$FRANK" frank-pw \
+	"dn: $FRANK
+changetype: modify
+delete: objectClass
+objectClass: twostepUser"
+
+# 2SV admins: dave joins cn=2sv-admins, added by the rootdn as the tests do.
+check_rejected "dave cannot write bob's exemption before joining the admins" \
+	can_modify "$DAVE" dave-pw "dn: $BOB
+changetype: modify
+replace: twostepExempt
+twostepExempt: TRUE"
+check "rootdn adds dave to the 2SV admins" can_modify "$ROOTDN" admin-pw \
+	"dn: $ADMINS
+changetype: modify
+add: member
+member: $DAVE"
+expect_equal "memberof gives dave memberOf" \
+	"$ADMINS" "$(read_attr "$RADIUS" radius-pw "$DAVE" memberOf)"
+check "admin dave writes bob's exemption" can_modify "$DAVE" dave-pw \
+	"dn: $BOB
+changetype: modify
+replace: twostepExempt
+twostepExempt: TRUE
+-
+replace: twostepExemptUntil
+twostepExemptUntil: 20300101000000Z
+-
+replace: twostepExemptReason
+twostepExemptReason: Selftest"
+check "admin dave writes the partners policy" can_modify "$DAVE" dave-pw \
+	"dn: $PARTNERS
+changetype: modify
+add: twostepAllowedMethod
+twostepAllowedMethod: totp"
+check "admin dave sets erin's seed" can_modify "$DAVE" dave-pw \
+	"dn: $ERIN
+changetype: modify
+replace: twostepTotpSecret
+twostepTotpSecret: $ALICE_SEED"
+expect_equal "radius account reads erin's new seed" \
+	"$ALICE_SEED" "$(read_attr "$RADIUS" radius-pw "$ERIN" twostepTotpSecret)"
+expect_equal "admin dave cannot read erin's seed" \
+	"" "$(read_attr "$DAVE" dave-pw "$ERIN" twostepTotpSecret)"
+expect_equal "admin dave cannot read alice's seed" \
+	"" "$(read_attr "$DAVE" dave-pw "$ALICE" twostepTotpSecret)"
+expect_equal "admin dave reads alice's method" \
+	totp "$(read_attr "$DAVE" dave-pw "$ALICE" twostepMethod)"
+check_rejected "admin dave cannot write bob's mail" can_modify "$DAVE" dave-pw \
+	"dn: $BOB
+changetype: modify
+replace: mail
+mail: bob@example.org"
+expect_equal "admin dave cannot read bob's password" \
+	"" "$(read_attr "$DAVE" dave-pw "$BOB" userPassword)"
 
 # Bind counting: four binds, one of them rejected, all counted.
 binds_before=$(slapd_count_binds "$WORKDIR")

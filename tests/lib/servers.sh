@@ -333,7 +333,14 @@ slapd_start() {
 	if [ "${SLAPD_TLS:-0}" = 1 ]; then
 		_slapd_write_tls "$workdir" || return 1
 	fi
-	if ! slapadd -q -f "$dir/slapd.conf" -l "$TWOSTEP_ROOT/ldap/demo.ldif" \
+	# The enrollment deadline of the demo policy is 30 days after the load,
+	# in UTC. Tests read it from WORKDIR/slapd/enroll-deadline.
+	local deadline
+	deadline=$(date -u -d '+30 days' +%Y%m%d%H%M%SZ) || return 1
+	printf '%s\n' "$deadline" > "$dir/enroll-deadline" || return 1
+	sed -e "s/@ENROLL_DEADLINE@/$deadline/g" "$TWOSTEP_ROOT/ldap/demo.ldif" \
+		> "$dir/demo.ldif" || return 1
+	if ! slapadd -q -f "$dir/slapd.conf" -l "$dir/demo.ldif" \
 		> "$dir/slapadd.log" 2>&1; then
 		_twostep_error "slapadd of ldap/demo.ldif failed:"
 		cat "$dir/slapadd.log" >&2
