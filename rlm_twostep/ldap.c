@@ -8,20 +8,12 @@
  */
 RCSID("$Id$")
 
-#include <ldap.h>
-
 #include "ldap.h"
 #include "escape.h"
 #include "crypto.h"
 
-/** One pooled connection. */
-typedef struct {
-	LDAP			*handle;	//!< libldap handle, bound as the service account at open.
-	char const		*uri;		//!< Server this connection reached.
-} twostep_ldap_conn_t;
-
-/** Longest TOTP seed attribute value accepted, in base32 characters. */
-#define TOTP_SECRET_MAX_LEN	256
+/** Longest attribute value read, in bytes: seeds, flags, times, phone numbers and group DNs. */
+#define VALUE_MAX_LEN		1024
 
 static int conn_free(twostep_ldap_conn_t *conn)
 {
@@ -171,50 +163,186 @@ static size_t filter_escape(UNUSED REQUEST *request, char *out, size_t outlen, c
 	return len;
 }
 
-/** Copy the first value of an attribute into a talloc string, refusing embedded NULs. */
-static char *entry_first_value(TALLOC_CTX *ctx, LDAP *ld, LDAPMessage *entry, char const *attr)
+/** Copy one LDAP value into a talloc string, refusing empty, long and NUL-carrying values. */
+static char *value_to_string(TALLOC_CTX *ctx, struct berval const *value)
+{
+	if (value->bv_len == 0 || value->bv_len > VALUE_MAX_LEN) return NULL;
+	if (memchr(value->bv_val, '\0', value->bv_len)) return NULL;
+	return talloc_strndup(ctx, value->bv_val, value->bv_len);
+}
+
+/** Return the first value of an attribute as a talloc string, or NULL when absent or unusable.
+ *
+ * The library's copy of every value is wiped, since the attribute may be a seed.
+ */
+char *twostep_ldap_first_value(TALLOC_CTX *ctx, LDAP *handle, LDAPMessage *entry, char const *attr)
 {
 	struct berval	**values;
 	char		*out = NULL;
 
-	values = ldap_get_values_len(ld, entry, attr);
+	if (!attr || !*attr) return NULL;
+	values = ldap_get_values_len(handle, entry, attr);
 	if (!values) return NULL;
 
-	if (values[0] && values[0]->bv_len > 0 && values[0]->bv_len <= TOTP_SECRET_MAX_LEN &&
-	    !memchr(values[0]->bv_val, '\0', values[0]->bv_len)) {
-		out = talloc_strndup(ctx, values[0]->bv_val, values[0]->bv_len);
-	}
+	if (values[0]) out = value_to_string(ctx, values[0]);
 
 	for (size_t i = 0; values[i]; i++) twostep_wipe(values[i]->bv_val, values[i]->bv_len);
 	ldap_value_free_len(values);
 	return out;
 }
 
-/** Find the user's entry with the service account.
+/** Return every usable value of an attribute as a talloc array of strings (empty when absent). */
+char **twostep_ldap_all_values(TALLOC_CTX *ctx, LDAP *handle, LDAPMessage *entry, char const *attr)
+{
+	struct berval	**values = NULL;
+	char		**out;
+	size_t		i, num = 0;
+
+	if (attr && *attr) values = ldap_get_values_len(handle, entry, attr);
+	if (values) while (values[num]) num++;
+
+	out = talloc_zero_array(ctx, char *, num);
+	for (i = 0; i < num; i++) out[i] = value_to_string(out, values[i]);
+	if (values) ldap_value_free_len(values);
+	return out;
+}
+
+/** Return a short name of an LDAP step result, for log lines. */
+char const *twostep_ldap_rcode_name(twostep_ldap_rcode_t rcode)
+{
+	switch (rcode) {
+	case TWOSTEP_LDAP_OK:		return "ok";
+	case TWOSTEP_LDAP_NOT_FOUND:	return "not found";
+	case TWOSTEP_LDAP_AMBIGUOUS:	return "more than one entry";
+	case TWOSTEP_LDAP_REJECT:	return "rejected";
+	case TWOSTEP_LDAP_UNAVAILABLE:	return "unavailable";
+	case TWOSTEP_LDAP_ERROR:	return "error";
+	}
+	return "unknown";
+}
+
+/** Return a search connection to its pool. */
+void twostep_ldap_release(rlm_twostep_t const *inst, twostep_ldap_conn_t *conn)
+{
+	fr_connection_release(inst->search_pool, conn);
+}
+
+/** Search with the service account, expecting exactly one entry.
  *
- * The filter is expanded with every value escaped as RFC 4515 requires. The
- * search must match exactly one entry. A connection found dead is replaced
- * once, so a restarted server costs one retry, not a failed request.
+ * A connection found dead is replaced once, so a restarted server costs one
+ * retry, not a failed request.
  *
  * @param[in] inst	Module instance.
- * @param[in] request	Current request; user->dn and user->totp_secret are allocated under it.
- * @param[out] user	The DN and base32 seed (NULL when absent) on TWOSTEP_LDAP_OK.
+ * @param[in] request	Current request, for logging.
+ * @param[out] pconn	On TWOSTEP_LDAP_OK, the connection: give it back with twostep_ldap_release().
+ * @param[in] base	Search base.
+ * @param[in] scope	LDAP_SCOPE_BASE or LDAP_SCOPE_SUBTREE.
+ * @param[in] filter	Filter, already escaped.
+ * @param[in] attrs	Attributes to return, NULL-terminated.
+ * @param[out] result	On TWOSTEP_LDAP_OK, the result with one entry: free it with ldap_msgfree().
  * @return
- *	- TWOSTEP_LDAP_OK one entry found.
- *	- TWOSTEP_LDAP_NOT_FOUND, TWOSTEP_LDAP_AMBIGUOUS no entry, or several.
+ *	- TWOSTEP_LDAP_OK one entry; *pconn and *result are set.
+ *	- TWOSTEP_LDAP_NOT_FOUND no entry, or the base does not exist.
+ *	- TWOSTEP_LDAP_AMBIGUOUS more than one entry.
  *	- TWOSTEP_LDAP_UNAVAILABLE no server, or a timeout.
- *	- TWOSTEP_LDAP_ERROR the filter or the search failed otherwise.
+ *	- TWOSTEP_LDAP_ERROR any other failure.
+ *	On every result but OK, the connection and the result are already released.
+ */
+twostep_ldap_rcode_t twostep_ldap_search(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_conn_t **pconn,
+					 char const *base, int scope, char const *filter,
+					 char const * const *attrs, LDAPMessage **result)
+{
+	twostep_ldap_conn_t	*conn;
+	struct timeval		timeout = { .tv_sec = inst->ldap.timeout };
+	twostep_ldap_rcode_t	rcode;
+	int			rc, count, tries;
+
+	*pconn = NULL;
+	*result = NULL;
+
+	conn = fr_connection_get(inst->search_pool);
+	if (!conn) {
+		REDEBUG("No LDAP connection available for a search");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+	}
+
+	for (tries = 0; ; tries++) {
+		RDEBUG3("Searching %s with filter %s", base, filter);
+		rc = ldap_search_ext_s(conn->handle, base, scope, filter, (char **) (uintptr_t) attrs,
+				       0, NULL, NULL, &timeout, 2, result);
+		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
+
+		/* The connection died since its last use: open a fresh one, once. */
+		if (*result) ldap_msgfree(*result);
+		*result = NULL;
+		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
+		conn = fr_connection_reconnect(inst->search_pool, conn);
+		if (!conn) {
+			REDEBUG("Reconnecting to LDAP failed");
+			return TWOSTEP_LDAP_UNAVAILABLE;
+		}
+	}
+
+	switch (rc) {
+	case LDAP_SUCCESS:
+	case LDAP_SIZELIMIT_EXCEEDED:
+		count = ldap_count_entries(conn->handle, *result);
+		if (rc == LDAP_SIZELIMIT_EXCEEDED || count > 1) {
+			rcode = TWOSTEP_LDAP_AMBIGUOUS;
+		} else if (count < 1) {
+			rcode = TWOSTEP_LDAP_NOT_FOUND;
+		} else {
+			*pconn = conn;
+			return TWOSTEP_LDAP_OK;
+		}
+		break;
+
+	case LDAP_NO_SUCH_OBJECT:
+		rcode = TWOSTEP_LDAP_NOT_FOUND;
+		break;
+
+	case LDAP_SERVER_DOWN:
+	case LDAP_TIMEOUT:
+	case LDAP_CONNECT_ERROR:
+		/* A timed-out operation may still answer later: never reuse that connection. */
+		REDEBUG("Search of %s on %s failed: %s", base, conn->uri, ldap_err2string(rc));
+		if (*result) ldap_msgfree(*result);
+		*result = NULL;
+		fr_connection_close(inst->search_pool, conn, "operation failed");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+
+	default:
+		REDEBUG("Search of %s on %s failed: %s", base, conn->uri, ldap_err2string(rc));
+		rcode = TWOSTEP_LDAP_ERROR;
+		break;
+	}
+
+	if (*result) ldap_msgfree(*result);
+	*result = NULL;
+	fr_connection_release(inst->search_pool, conn);
+	return rcode;
+}
+
+/** Find the user's entry with the service account, and read the 2SV attributes on it.
+ *
+ * The filter is expanded with every value escaped as RFC 4515 requires. The
+ * search must match exactly one entry.
+ *
+ * @param[in] inst	Module instance.
+ * @param[in] request	Current request; the strings in user are allocated under it.
+ * @param[out] user	The DN and attributes on TWOSTEP_LDAP_OK.
+ * @return a result of twostep_ldap_search().
  */
 twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *request,
 					    twostep_ldap_user_t *user)
 {
+	twostep_ldap_attrs_t const *a = &inst->attrs;
 	twostep_ldap_conn_t	*conn;
 	char			*filter = NULL;
-	char const		*attrs[] = { inst->ldap.totp_secret_attr, NULL };
-	struct timeval		timeout = { .tv_sec = inst->ldap.timeout };
-	LDAPMessage		*result = NULL, *entry;
-	twostep_ldap_rcode_t	rcode = TWOSTEP_LDAP_ERROR;
-	int			rc, count, tries;
+	char const		*attrs[] = { a->totp_secret, a->method, a->exempt, a->exempt_until,
+					     a->phone, a->member_of, NULL };
+	LDAPMessage		*result, *entry;
+	twostep_ldap_rcode_t	rcode;
 	char			*dn;
 
 	memset(user, 0, sizeof(*user));
@@ -224,85 +352,50 @@ twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *
 		return TWOSTEP_LDAP_ERROR;
 	}
 
-	conn = fr_connection_get(inst->search_pool);
-	if (!conn) {
-		REDEBUG("No LDAP connection available for the user search");
-		talloc_free(filter);
-		return TWOSTEP_LDAP_UNAVAILABLE;
-	}
-
-	for (tries = 0; ; tries++) {
-		RDEBUG2("Searching for the user in %s with filter %s", inst->ldap.base_dn, filter);
-		rc = ldap_search_ext_s(conn->handle, inst->ldap.base_dn, LDAP_SCOPE_SUBTREE, filter,
-				       (char **) (uintptr_t) attrs, 0, NULL, NULL, &timeout, 2, &result);
-		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
-
-		/* The connection died since its last use: open a fresh one, once. */
-		if (result) ldap_msgfree(result);
-		result = NULL;
-		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
-		conn = fr_connection_reconnect(inst->search_pool, conn);
-		if (!conn) {
-			REDEBUG("Reconnecting to LDAP failed");
-			talloc_free(filter);
-			return TWOSTEP_LDAP_UNAVAILABLE;
-		}
-	}
-
-	switch (rc) {
-	case LDAP_SUCCESS:
-	case LDAP_SIZELIMIT_EXCEEDED:
+	RDEBUG2("Searching for the user in %s with filter %s", inst->ldap.base_dn, filter);
+	rcode = twostep_ldap_search(inst, request, &conn, inst->ldap.base_dn, LDAP_SCOPE_SUBTREE, filter,
+				    attrs, &result);
+	switch (rcode) {
+	case TWOSTEP_LDAP_OK:
 		break;
 
-	case LDAP_SERVER_DOWN:
-	case LDAP_TIMEOUT:
-	case LDAP_CONNECT_ERROR:
-		REDEBUG("User search on %s failed: %s", conn->uri, ldap_err2string(rc));
-		rcode = TWOSTEP_LDAP_UNAVAILABLE;
-		goto close_conn;
+	case TWOSTEP_LDAP_AMBIGUOUS:
+		REDEBUG("User filter %s matches more than one entry", filter);
+		talloc_free(filter);
+		return rcode;
+
+	case TWOSTEP_LDAP_NOT_FOUND:
+		RDEBUG2("No entry matches %s", filter);
+		talloc_free(filter);
+		return rcode;
 
 	default:
-		REDEBUG("User search on %s failed: %s", conn->uri, ldap_err2string(rc));
-		rcode = TWOSTEP_LDAP_ERROR;
-		goto release;
+		talloc_free(filter);
+		return rcode;
 	}
-
-	count = ldap_count_entries(conn->handle, result);
-	if (rc == LDAP_SIZELIMIT_EXCEEDED || count > 1) {
-		REDEBUG("User filter %s matches more than one entry", filter);
-		rcode = TWOSTEP_LDAP_AMBIGUOUS;
-		goto release;
-	}
-	if (count < 1) {
-		RDEBUG2("No entry matches %s", filter);
-		rcode = TWOSTEP_LDAP_NOT_FOUND;
-		goto release;
-	}
+	talloc_free(filter);
 
 	entry = ldap_first_entry(conn->handle, result);
 	dn = entry ? ldap_get_dn(conn->handle, entry) : NULL;
 	if (!dn) {
 		REDEBUG("Reading the DN of the user's entry failed");
-		goto release;
+		rcode = TWOSTEP_LDAP_ERROR;
+		goto finish;
 	}
 	user->dn = talloc_typed_strdup(request, dn);
 	ldap_memfree(dn);
 
-	user->totp_secret = entry_first_value(request, conn->handle, entry, inst->ldap.totp_secret_attr);
+	user->totp_secret = twostep_ldap_first_value(request, conn->handle, entry, a->totp_secret);
+	user->method = twostep_ldap_first_value(request, conn->handle, entry, a->method);
+	user->exempt = twostep_ldap_first_value(request, conn->handle, entry, a->exempt);
+	user->exempt_until = twostep_ldap_first_value(request, conn->handle, entry, a->exempt_until);
+	user->phone = twostep_ldap_first_value(request, conn->handle, entry, a->phone);
+	user->member_of = twostep_ldap_all_values(request, conn->handle, entry, a->member_of);
 	RDEBUG2("Found %s (%s)", user->dn, user->totp_secret ? "TOTP seed on file" : "no TOTP seed");
-	rcode = TWOSTEP_LDAP_OK;
 
-release:
-	if (result) ldap_msgfree(result);
-	fr_connection_release(inst->search_pool, conn);
-	talloc_free(filter);
-	return rcode;
-
-close_conn:
-	/* A timed-out operation may still answer later: never reuse that connection. */
-	if (result) ldap_msgfree(result);
-	fr_connection_close(inst->search_pool, conn, "operation failed");
-	talloc_free(filter);
+finish:
+	ldap_msgfree(result);
+	twostep_ldap_release(inst, conn);
 	return rcode;
 }
 

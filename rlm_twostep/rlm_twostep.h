@@ -12,6 +12,7 @@ RCSIDH(rlm_twostep_h, "$Id$")
 
 #include "state.h"
 #include "replay.h"
+#include "policy.h"
 
 /** LDAP settings, from the "ldap" section. */
 typedef struct {
@@ -21,7 +22,6 @@ typedef struct {
 	char const		*filter;		//!< User filter, expanded with escaping.
 	char const		*identity;		//!< Service account DN, "" for anonymous.
 	char const		*password;		//!< Service account password.
-	char const		*totp_secret_attr;	//!< Attribute with the base32 TOTP seed.
 	uint32_t		net_timeout;		//!< Seconds to wait for a TCP connect.
 	uint32_t		timeout;		//!< Seconds to wait for one operation.
 	bool			start_tls;		//!< Send StartTLS on ldap:// URIs.
@@ -31,13 +31,42 @@ typedef struct {
 	int			tls_require_cert;	//!< Parsed LDAP_OPT_X_TLS_* value.
 } twostep_ldap_conf_t;
 
+/** Names of the LDAP attributes the module reads, from the "attributes" section. */
+typedef struct {
+	char const		*totp_secret;		//!< User: base32 TOTP seed.
+	char const		*method;		//!< User: preferred method.
+	char const		*exempt;		//!< User: exempt flag (Boolean).
+	char const		*exempt_until;		//!< User: end of the exemption (GeneralizedTime).
+	char const		*phone;			//!< User: phone number.
+	char const		*member_of;		//!< User: groups the user belongs to, "" to skip.
+	char const		*enforcement;		//!< Policy: required, optional or idp.
+	char const		*enroll_deadline;	//!< Policy: enrollment deadline (GeneralizedTime).
+	char const		*allowed_methods;	//!< Policy: allowed methods, multi-valued.
+	char const		*policy_object_class;	//!< Object class of policy entries.
+	char const		*group_member;		//!< Group: attribute listing member DNs.
+} twostep_ldap_attrs_t;
+
+/** Policy settings, from the "policy" section. */
+typedef struct {
+	char const		*default_str;		//!< Enforcement when no ancestor has a policy.
+	twostep_enforcement_t	default_enforcement;	//!< Parsed default_str.
+	uint32_t		cache_ttl;		//!< Seconds policy and group entries stay cached.
+	char const		*exempt_group;		//!< DN of the exemption group, NULL for none.
+	char const		*required_group;	//!< DN of the "2SV required" group, NULL for none.
+} twostep_policy_conf_t;
+
+/** Cache of policy and group entries read from LDAP (directory.c). */
+typedef struct twostep_dir_cache twostep_dir_cache_t;
+
 /** Reply-Message texts, from the "messages" section. */
 typedef struct {
 	char const		*totp_challenge;	//!< Asks for the app's code.
 	char const		*login_failed;		//!< Bad password or unknown user.
 	char const		*code_invalid;		//!< Wrong or malformed code.
 	char const		*state_invalid;		//!< Expired or bad State.
-	char const		*not_enrolled;		//!< No second factor on file.
+	char const		*not_enrolled;		//!< 2SV required, no usable method on file.
+	char const		*no_method;		//!< The policy allows no method at all.
+	char const		*sms_unavailable;	//!< SMS is the only method, and it is not available.
 	char const		*unavailable;		//!< Backend failure.
 } twostep_messages_t;
 
@@ -47,6 +76,8 @@ typedef struct {
 	CONF_SECTION		*cs;			//!< Module section.
 
 	twostep_ldap_conf_t	ldap;			//!< LDAP settings.
+	twostep_ldap_attrs_t	attrs;			//!< LDAP attribute names.
+	twostep_policy_conf_t	policy;			//!< Policy settings.
 
 	uint32_t		time_step;		//!< TOTP step in seconds.
 	uint32_t		digits;			//!< TOTP code length.
@@ -64,6 +95,7 @@ typedef struct {
 	fr_connection_pool_t	*search_pool;		//!< Connections bound as the service account.
 	fr_connection_pool_t	*bind_pool;		//!< Connections for user binds.
 	twostep_replay_cache_t	*answered;		//!< States already answered; has its own lock.
+	twostep_dir_cache_t	*dir_cache;		//!< Policy and group entries; has its own lock.
 } rlm_twostep_t;
 
 #endif

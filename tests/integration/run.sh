@@ -458,10 +458,10 @@ test_unenrolled_user_rejected() {
 	local output
 
 	mark_log "$RADIUS_DIR"
-	output=$(send_request "$RADIUS_PORT" bob bob-pw)
+	output=$(send_request "$RADIUS_PORT" dave dave-pw)
 	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
 	expect_equal "State in the reply" "" "$(radius_reply_state "$output")"
-	expect_decision "$RADIUS_DIR" bob reject not-enrolled
+	expect_decision "$RADIUS_DIR" dave reject not-enrolled
 }
 
 test_unenrolled_user_wrong_password_rejected() {
@@ -470,9 +470,9 @@ test_unenrolled_user_wrong_password_rejected() {
 	# The password is checked first, so a wrong password does not reveal
 	# whether the account has a second factor.
 	mark_log "$RADIUS_DIR"
-	output=$(send_request "$RADIUS_PORT" bob wrong-pw)
+	output=$(send_request "$RADIUS_PORT" dave wrong-pw)
 	expect_reply "$output" Access-Reject "$MSG_LOGIN_FAILED"
-	expect_decision "$RADIUS_DIR" bob reject password-rejected
+	expect_decision "$RADIUS_DIR" dave reject password-rejected
 }
 
 test_filter_metacharacters_match_nothing() {
@@ -628,6 +628,247 @@ test_log_has_no_secrets() {
 # ---------------------------------------------------------------------------
 # Tests with servers of their own
 # ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# Policy: organisation and OU enforcement, exemptions and groups
+# ---------------------------------------------------------------------------
+
+DEMO_BASE="dc=example,dc=org"
+
+# Print the decision lines written since mark_log for USER.
+decision_lines() {
+	tail -n "+$((LOG_MARK + 1))" "$1/radiusd.log" | grep 'reason=' | grep "user=\"$2\""
+}
+
+# Check that the decision line for USER names the entry that decided.
+expect_decided_by() {
+	local workdir=$1 user=$2 dn=$3 lines
+
+	lines=$(decision_lines "$workdir" "$user")
+	if ! grep -qF "decided_by=\"$dn\"" <<<"$lines"; then
+		fail "decision line for $user: expected decided_by=\"$dn\""
+		sed 's/^/      | /' <<<"$lines"
+	fi
+}
+
+# Apply the LDIF on standard input to the policy tests' slapd, as the rootdn.
+ldap_modify() {
+	if ! ldapmodify -x -H "ldap://127.0.0.1:$POLICY_LDAP_PORT/" -D "cn=admin,$DEMO_BASE" -w admin-pw \
+		>"$RUN_DIR/ldapmodify.out" 2>&1; then
+		fail "ldapmodify failed: $(tr '\n' ' ' <"$RUN_DIR/ldapmodify.out")"
+		return 1
+	fi
+}
+
+# Wait until the policy radiusd's cache of policy and group entries (2 s) has expired.
+wait_policy_ttl() {
+	sleep 2.5 &
+	wait $!
+}
+
+# Start, once, a slapd with fresh data and a radiusd whose config names the
+# demo's exemption and required groups and caches policy entries for 2 s.
+# These tests change the directory, so they do not share the main slapd.
+start_policy_servers() {
+	if [ -n "${POLICY_PORT:-}" ]; then
+		return 0
+	fi
+	POLICY_LDAP_DIR="$RUN_DIR/policy-ldap"
+	POLICY_DIR="$RUN_DIR/policy-radius"
+	mkdir -p "$POLICY_LDAP_DIR" "$POLICY_DIR"
+	POLICY_LDAP_PORT=$(free_port)
+	slapd_start "$POLICY_LDAP_DIR" "$POLICY_LDAP_PORT" || { fail "slapd_start failed"; return 1; }
+	POLICY_PORT=$(free_port)
+	if ! TWOSTEP_CONF_SED='s/^#\([[:space:]]*exempt_group = \)/\1/; s/^#\([[:space:]]*required_group = \)/\1/; s/cache_ttl = 60/cache_ttl = 2/' \
+		radiusd_start "$POLICY_DIR" "$POLICY_PORT" "ldap://127.0.0.1:$POLICY_LDAP_PORT/"; then
+		fail "radiusd_start for the policy tests failed"
+		POLICY_PORT=""
+		return 1
+	fi
+	if ! grep -q '^[[:space:]]*exempt_group = "cn=2sv-exempt' "$POLICY_DIR/raddb/mods-enabled/twostep"; then
+		fail "exempt_group is not set in $POLICY_DIR/raddb/mods-enabled/twostep"
+		return 1
+	fi
+}
+
+test_policy_required_org_challenges_alice() {
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	expect_challenge "$POLICY_PORT" alice alice-pw || return
+	expect_decision "$POLICY_DIR" alice challenge challenge-sent
+	expect_decided_by "$POLICY_DIR" alice "$DEMO_BASE"
+}
+
+test_policy_exempt_user_password_only() {
+	local output
+
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" carol carol-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" carol accept exempt
+	expect_decided_by "$POLICY_DIR" carol "uid=carol,ou=people,$DEMO_BASE"
+}
+
+test_policy_optional_ou_overrides_org() {
+	local output
+
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" erin erin-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" erin accept optional-not-enrolled
+	expect_decided_by "$POLICY_DIR" erin "ou=contractors,$DEMO_BASE"
+}
+
+test_policy_idp_ou_password_only() {
+	local output
+
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" frank frank-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" frank accept idp
+	expect_decided_by "$POLICY_DIR" frank "ou=partners,$DEMO_BASE"
+}
+
+test_policy_unenrolled_user_asked_to_enroll() {
+	local output
+
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" dave dave-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_decision "$POLICY_DIR" dave reject not-enrolled
+	expect_decided_by "$POLICY_DIR" dave "$DEMO_BASE"
+}
+
+test_policy_sms_user_without_sms_rejected() {
+	local output
+
+	# bob is enrolled in SMS only, which this version cannot send.
+	start_policy_servers || return
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" bob bob-pw)
+	expect_equal "reply code" Access-Reject "$(radius_reply_code "$output")"
+	expect_decision "$POLICY_DIR" bob reject sms-unavailable
+}
+
+test_policy_expired_exemption_enforced() {
+	local output past
+
+	start_policy_servers || return
+	past=$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ)
+	ldap_modify <<LDIF || return
+dn: uid=carol,ou=people,$DEMO_BASE
+changetype: modify
+replace: twostepExemptUntil
+twostepExemptUntil: $past
+LDIF
+	# User attributes are never cached: the change applies at once.
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" carol carol-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_decision "$POLICY_DIR" carol reject not-enrolled
+
+	ldap_modify <<LDIF || return
+dn: uid=carol,ou=people,$DEMO_BASE
+changetype: modify
+delete: twostepExemptUntil
+LDIF
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" carol carol-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" carol accept exempt
+}
+
+test_policy_exempt_group_member_password_only() {
+	local output
+
+	start_policy_servers || return
+	ldap_modify <<LDIF || return
+dn: cn=2sv-exempt,ou=groups,$DEMO_BASE
+changetype: modify
+add: member
+member: uid=dave,ou=people,$DEMO_BASE
+LDIF
+	wait_policy_ttl
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" dave dave-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" dave accept exempt-group
+	expect_decided_by "$POLICY_DIR" dave "cn=2sv-exempt,ou=groups,$DEMO_BASE"
+}
+
+test_policy_required_group_beats_optional_ou() {
+	local output
+
+	start_policy_servers || return
+	ldap_modify <<LDIF || return
+dn: cn=2sv-required,ou=groups,$DEMO_BASE
+changetype: modify
+add: member
+member: uid=erin,ou=contractors,$DEMO_BASE
+LDIF
+	wait_policy_ttl
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" erin erin-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_decision "$POLICY_DIR" erin reject not-enrolled
+	expect_decided_by "$POLICY_DIR" erin "cn=2sv-required,ou=groups,$DEMO_BASE"
+
+	# Exemption wins over the required group.
+	ldap_modify <<LDIF || return
+dn: cn=2sv-exempt,ou=groups,$DEMO_BASE
+changetype: modify
+add: member
+member: uid=erin,ou=contractors,$DEMO_BASE
+LDIF
+	wait_policy_ttl
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" erin erin-pw)
+	expect_reply "$output" Access-Accept ""
+	expect_decision "$POLICY_DIR" erin accept exempt-group
+}
+
+test_policy_change_applies_after_ttl() {
+	local output
+
+	start_policy_servers || return
+	ldap_modify <<LDIF || return
+dn: ou=partners,$DEMO_BASE
+changetype: modify
+replace: twostepEnforcement
+twostepEnforcement: required
+LDIF
+	wait_policy_ttl
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" frank frank-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_decision "$POLICY_DIR" frank reject not-enrolled
+	expect_decided_by "$POLICY_DIR" frank "ou=partners,$DEMO_BASE"
+}
+
+test_policy_unknown_enforcement_is_required() {
+	local output
+
+	start_policy_servers || return
+	ldap_modify <<LDIF || return
+dn: ou=partners,$DEMO_BASE
+changetype: modify
+replace: twostepEnforcement
+twostepEnforcement: sometimes
+LDIF
+	wait_policy_ttl
+	mark_log "$POLICY_DIR"
+	output=$(send_request "$POLICY_PORT" frank frank-pw)
+	expect_reply "$output" Access-Reject "$MSG_NOT_ENROLLED"
+	expect_decision "$POLICY_DIR" frank reject not-enrolled
+	if ! tail -n "+$((LOG_MARK + 1))" "$POLICY_DIR/radiusd.log" |
+		grep -q 'twostepEnforcement "sometimes" is not required, optional or idp'; then
+		fail "no configuration error logged for twostepEnforcement \"sometimes\""
+	fi
+}
 
 test_ldap_failover_signin() {
 	local ldap_dir="$RUN_DIR/failover-ldap" radius_dir="$RUN_DIR/failover-radius"
@@ -929,6 +1170,17 @@ ALL_TESTS=(
 	test_state_from_other_key_rejected
 	test_foreign_state_rejected_by_site
 	test_log_has_no_secrets
+	test_policy_required_org_challenges_alice
+	test_policy_exempt_user_password_only
+	test_policy_optional_ou_overrides_org
+	test_policy_idp_ou_password_only
+	test_policy_unenrolled_user_asked_to_enroll
+	test_policy_sms_user_without_sms_rejected
+	test_policy_expired_exemption_enforced
+	test_policy_exempt_group_member_password_only
+	test_policy_required_group_beats_optional_ou
+	test_policy_change_applies_after_ttl
+	test_policy_unknown_enforcement_is_required
 	test_ldap_failover_signin
 	test_ldap_outage_and_recovery
 	test_ldap_starttls_signin
