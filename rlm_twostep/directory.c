@@ -52,6 +52,8 @@ static void entry_free(void *data)
 
 static int cache_free(twostep_dir_cache_t *cache)
 {
+	/* Freeing the tree's memory alone would not free the entries. */
+	rbtree_free(cache->tree);
 	pthread_mutex_destroy(&cache->mutex);
 	return 0;
 }

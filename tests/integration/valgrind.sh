@@ -200,8 +200,24 @@ run_signins() {
 	expect "unknown user reject" "$output" Access-Reject user-not-found
 
 	REASON_BEFORE=$(count_reason not-enrolled)
+	output=$(send_request dave dave-pw)
+	expect "dave not enrolled reject" "$output" Access-Reject not-enrolled
+
+	REASON_BEFORE=$(count_reason sms-unavailable)
 	output=$(send_request bob bob-pw)
-	expect "bob without seed reject" "$output" Access-Reject not-enrolled
+	expect "bob SMS only reject" "$output" Access-Reject sms-unavailable
+
+	REASON_BEFORE=$(count_reason exempt)
+	output=$(send_request carol carol-pw)
+	expect "carol exempt accept" "$output" Access-Accept exempt
+
+	REASON_BEFORE=$(count_reason optional-not-enrolled)
+	output=$(send_request erin erin-pw)
+	expect "erin optional accept" "$output" Access-Accept optional-not-enrolled
+
+	REASON_BEFORE=$(count_reason idp)
+	output=$(send_request frank frank-pw)
+	expect "frank idp accept" "$output" Access-Accept idp
 
 	REASON_BEFORE=$(count_reason code-invalid)
 	state=$(alice_challenge)
