@@ -19,8 +19,8 @@
 
 #include "state.h"
 
-/** method (1), issue time (8), and the three length bytes. */
-#define CLAIMS_FIXED_LEN	(1 + 8 + 1 + 1 + 1)
+/** method (1), issue time (8), and the four length bytes. */
+#define CLAIMS_FIXED_LEN	(1 + 8 + 1 + 1 + 1 + 1)
 
 /** Token bytes that are not claims. */
 #define TOKEN_OVERHEAD		(TWOSTEP_STATE_HEADER_LEN + TWOSTEP_STATE_TAG_LEN)
@@ -137,9 +137,10 @@ twostep_state_rcode_t twostep_state_create(uint8_t *out, size_t *outlen,
 	user_len = strnlen(claims->user, sizeof(claims->user));
 	dn_len = strnlen(claims->dn, sizeof(claims->dn));
 	if ((user_len > TWOSTEP_STATE_NAME_MAX) || (dn_len > TWOSTEP_STATE_NAME_MAX) ||
-	    (claims->seed_len > TWOSTEP_SEED_MAX)) return TWOSTEP_STATE_TOO_LONG;
+	    (claims->seed_len > TWOSTEP_SEED_MAX) ||
+	    (claims->code_hash_len > TWOSTEP_STATE_CODE_HASH_MAX)) return TWOSTEP_STATE_TOO_LONG;
 
-	ptlen = CLAIMS_FIXED_LEN + user_len + dn_len + claims->seed_len;
+	ptlen = CLAIMS_FIXED_LEN + user_len + dn_len + claims->seed_len + claims->code_hash_len;
 	if (ptlen > CLAIMS_MAX_LEN) return TWOSTEP_STATE_TOO_LONG;
 
 	pt[p++] = (uint8_t)claims->method;
@@ -154,6 +155,9 @@ twostep_state_rcode_t twostep_state_create(uint8_t *out, size_t *outlen,
 	pt[p++] = (uint8_t)claims->seed_len;
 	memcpy(pt + p, claims->seed, claims->seed_len);
 	p += claims->seed_len;
+	pt[p++] = (uint8_t)claims->code_hash_len;
+	memcpy(pt + p, claims->code_hash, claims->code_hash_len);
+	p += claims->code_hash_len;
 
 	memcpy(token, TWOSTEP_STATE_MAGIC, TWOSTEP_STATE_MAGIC_LEN);
 	token[TWOSTEP_STATE_MAGIC_LEN] = TWOSTEP_STATE_VERSION;
@@ -199,7 +203,7 @@ static int parse_name(char *dst, uint8_t const *pt, size_t ptlen, size_t *p)
 /** Parse decrypted claims, strictly: every length checked, nothing left over. */
 static int parse_claims(twostep_state_claims_t *claims, uint8_t const *pt, size_t ptlen)
 {
-	size_t		p = 0, seed_len;
+	size_t		p = 0, seed_len, hash_len;
 	uint64_t	issued = 0;
 	int		i;
 
@@ -232,6 +236,14 @@ static int parse_claims(twostep_state_claims_t *claims, uint8_t const *pt, size_
 	memcpy(claims->seed, pt + p, seed_len);
 	claims->seed_len = seed_len;
 	p += seed_len;
+
+	if (p >= ptlen) return -1;
+	hash_len = pt[p++];
+	if (hash_len > TWOSTEP_STATE_CODE_HASH_MAX) return -1;
+	if (hash_len > ptlen - p) return -1;
+	memcpy(claims->code_hash, pt + p, hash_len);
+	claims->code_hash_len = hash_len;
+	p += hash_len;
 
 	if (p != ptlen) return -1;	/* trailing bytes */
 	return 0;

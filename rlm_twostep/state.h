@@ -14,7 +14,8 @@
  *
  * Claims, before encryption: method (1), issue time (8, big-endian seconds),
  * user name length (1) and bytes, DN length (1) and bytes, seed length (1) and
- * bytes. The whole token must fit in one RADIUS attribute (253 bytes).
+ * bytes, code hash length (1) and bytes. The whole token must fit in one
+ * RADIUS attribute (253 bytes).
  *
  * This file has no FreeRADIUS dependency: unit tests and tools link it alone.
  */
@@ -35,6 +36,7 @@
 #define TWOSTEP_STATE_KEY_LEN		32	//!< AES-256 key length in bytes.
 #define TWOSTEP_STATE_NAME_MAX		253	//!< Longest user name or DN a token can carry.
 #define TWOSTEP_SEED_MAX		64	//!< Longest TOTP seed in bytes (HMAC-SHA1 uses 20).
+#define TWOSTEP_STATE_CODE_HASH_MAX	32	//!< Longest keyed hash of an SMS code (HMAC-SHA256).
 
 /** Second-factor method named in a token. */
 typedef enum {
@@ -56,6 +58,8 @@ typedef struct {
 	char			dn[TWOSTEP_STATE_NAME_MAX + 1];	//!< DN of the user's entry.
 	uint8_t			seed[TWOSTEP_SEED_MAX];	//!< TOTP seed (raw bytes), may be empty.
 	size_t			seed_len;			//!< Bytes used in seed.
+	uint8_t			code_hash[TWOSTEP_STATE_CODE_HASH_MAX];	//!< Keyed hash of the SMS code sent.
+	size_t			code_hash_len;			//!< Bytes used in code_hash, 0 for TOTP.
 	uint8_t			nonce[TWOSTEP_STATE_NONCE_LEN];	//!< Token nonce, set by verify only.
 } twostep_state_claims_t;
 
