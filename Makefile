@@ -17,12 +17,13 @@ CFLAGS_COMMON	:= -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -D_GNU_SOURCE
 # module must match, or it reads request->number at the wrong offset.
 FR_NDEBUG	:= $(shell grep -qs 'define WITH_NDEBUG 1' /usr/include/freeradius/features.h && echo -DNDEBUG)
 MODULE_CFLAGS	:= $(CFLAGS_COMMON) $(FR_NDEBUG) -fPIC -I$(FR_INCLUDE) -include freeradius-devel/build.h
-MODULE_LIBS	:= -lldap -llber -loath -lcrypto -lpthread
+MODULE_LIBS	:= -lldap -llber -loath -lcurl -lcrypto -lpthread
 
 # Files with no FreeRADIUS dependency, shared by the module, the unit tests and the tools.
 PURE_SRCS	:= rlm_twostep/state.c rlm_twostep/otp.c rlm_twostep/escape.c rlm_twostep/crypto.c \
 		   rlm_twostep/replay.c rlm_twostep/policy.c rlm_twostep/smsutil.c
-MODULE_SRCS	:= rlm_twostep/rlm_twostep.c rlm_twostep/signin.c rlm_twostep/ldap.c rlm_twostep/directory.c \
+MODULE_SRCS	:= rlm_twostep/rlm_twostep.c rlm_twostep/signin.c rlm_twostep/challenge.c rlm_twostep/sms.c \
+		   rlm_twostep/ldap.c rlm_twostep/directory.c \
 		   $(PURE_SRCS)
 MODULE_OBJS	:= $(patsubst rlm_twostep/%.c,$(BUILD)/obj/%.o,$(MODULE_SRCS))
 HEADERS		:= $(wildcard rlm_twostep/*.h)

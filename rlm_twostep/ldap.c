@@ -215,6 +215,7 @@ char const *twostep_ldap_rcode_name(twostep_ldap_rcode_t rcode)
 	case TWOSTEP_LDAP_NOT_FOUND:	return "not found";
 	case TWOSTEP_LDAP_AMBIGUOUS:	return "more than one entry";
 	case TWOSTEP_LDAP_REJECT:	return "rejected";
+	case TWOSTEP_LDAP_CONFLICT:	return "changed by another writer";
 	case TWOSTEP_LDAP_UNAVAILABLE:	return "unavailable";
 	case TWOSTEP_LDAP_ERROR:	return "error";
 	}
@@ -323,6 +324,128 @@ twostep_ldap_rcode_t twostep_ldap_search(rlm_twostep_t const *inst, REQUEST *req
 	return rcode;
 }
 
+/** Copy the 2SV attributes of a user's entry into user, under the request. */
+static void read_user_values(rlm_twostep_t const *inst, REQUEST *request, LDAP *handle, LDAPMessage *entry,
+			     twostep_ldap_user_t *user)
+{
+	twostep_ldap_attrs_t const *a = &inst->attrs;
+
+	user->totp_secret = twostep_ldap_first_value(request, handle, entry, a->totp_secret);
+	user->method = twostep_ldap_first_value(request, handle, entry, a->method);
+	user->exempt = twostep_ldap_first_value(request, handle, entry, a->exempt);
+	user->exempt_until = twostep_ldap_first_value(request, handle, entry, a->exempt_until);
+	user->phone = twostep_ldap_first_value(request, handle, entry, a->phone);
+	user->member_of = twostep_ldap_all_values(request, handle, entry, a->member_of);
+	user->sms_sent = twostep_ldap_all_values(request, handle, entry, inst->sms.sent_attr);
+}
+
+/** Read the 2SV attributes of a user whose DN is known (round 2: a new SMS code).
+ *
+ * @return a result of twostep_ldap_search(); NOT_FOUND when the entry is gone.
+ */
+twostep_ldap_rcode_t twostep_ldap_read_user(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+					    twostep_ldap_user_t *user)
+{
+	twostep_ldap_attrs_t const *a = &inst->attrs;
+	char const		*attrs[] = { a->totp_secret, a->method, a->exempt, a->exempt_until,
+					     a->phone, a->member_of, inst->sms.sent_attr, NULL };
+	twostep_ldap_conn_t	*conn;
+	LDAPMessage		*result;
+	twostep_ldap_rcode_t	rcode;
+
+	memset(user, 0, sizeof(*user));
+	rcode = twostep_ldap_search(inst, request, &conn, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, &result);
+	if (rcode != TWOSTEP_LDAP_OK) return rcode;
+
+	user->dn = talloc_typed_strdup(request, dn);
+	read_user_values(inst, request, conn->handle, ldap_first_entry(conn->handle, result), user);
+	ldap_msgfree(result);
+	twostep_ldap_release(inst, conn);
+	return TWOSTEP_LDAP_OK;
+}
+
+/** Modify an entry with the service account, optionally under an RFC 4528 assertion.
+ *
+ * A modify that deletes a value another writer removed (noSuchAttribute),
+ * adds one that exists (attributeOrValueExists), or whose assertion no longer
+ * holds (assertionFailed) changes nothing, so callers use it as
+ * compare-and-swap.
+ *
+ * @param[in] inst		Module instance.
+ * @param[in] request		Current request.
+ * @param[in] dn		Entry to modify.
+ * @param[in] mods		Modifications, NULL-terminated.
+ * @param[in] assertion		Filter the entry must match, or NULL.
+ * @return
+ *	- TWOSTEP_LDAP_OK the entry was changed.
+ *	- TWOSTEP_LDAP_CONFLICT another writer got there first; nothing changed.
+ *	- TWOSTEP_LDAP_UNAVAILABLE no server, or a timeout.
+ *	- TWOSTEP_LDAP_ERROR any other failure (access denied...).
+ */
+twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+					 LDAPMod **mods, char const *assertion)
+{
+	twostep_ldap_conn_t	*conn;
+	LDAPControl		*control = NULL;
+	LDAPControl		*controls[2] = { NULL, NULL };
+	int			rc, tries;
+
+	conn = fr_connection_get(inst->search_pool);
+	if (!conn) {
+		REDEBUG("No LDAP connection available for a modify");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+	}
+
+	if (assertion) {
+		rc = ldap_create_assertion_control(conn->handle, (char *) (uintptr_t) assertion, 1, &control);
+		if (rc != LDAP_SUCCESS) {
+			REDEBUG("Building the assertion control %s failed: %s", assertion, ldap_err2string(rc));
+			fr_connection_release(inst->search_pool, conn);
+			return TWOSTEP_LDAP_ERROR;
+		}
+		controls[0] = control;
+	}
+
+	for (tries = 0; ; tries++) {
+		rc = ldap_modify_ext_s(conn->handle, dn, mods, controls, NULL);
+		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
+
+		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
+		conn = fr_connection_reconnect(inst->search_pool, conn);
+		if (!conn) {
+			if (control) ldap_control_free(control);
+			REDEBUG("Reconnecting to LDAP failed");
+			return TWOSTEP_LDAP_UNAVAILABLE;
+		}
+	}
+	if (control) ldap_control_free(control);
+
+	switch (rc) {
+	case LDAP_SUCCESS:
+		fr_connection_release(inst->search_pool, conn);
+		return TWOSTEP_LDAP_OK;
+
+	case LDAP_NO_SUCH_ATTRIBUTE:
+	case LDAP_TYPE_OR_VALUE_EXISTS:
+	case LDAP_ASSERTION_FAILED:
+		RDEBUG2("Modify of %s lost to another writer: %s", dn, ldap_err2string(rc));
+		fr_connection_release(inst->search_pool, conn);
+		return TWOSTEP_LDAP_CONFLICT;
+
+	case LDAP_SERVER_DOWN:
+	case LDAP_TIMEOUT:
+	case LDAP_CONNECT_ERROR:
+		REDEBUG("Modify of %s on %s failed: %s", dn, conn->uri, ldap_err2string(rc));
+		fr_connection_close(inst->search_pool, conn, "operation failed");
+		return TWOSTEP_LDAP_UNAVAILABLE;
+
+	default:
+		REDEBUG("Modify of %s on %s failed: %s", dn, conn->uri, ldap_err2string(rc));
+		fr_connection_release(inst->search_pool, conn);
+		return TWOSTEP_LDAP_ERROR;
+	}
+}
+
 /** Find the user's entry with the service account, and read the 2SV attributes on it.
  *
  * The filter is expanded with every value escaped as RFC 4515 requires. The
@@ -340,7 +463,7 @@ twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *
 	twostep_ldap_conn_t	*conn;
 	char			*filter = NULL;
 	char const		*attrs[] = { a->totp_secret, a->method, a->exempt, a->exempt_until,
-					     a->phone, a->member_of, NULL };
+					     a->phone, a->member_of, inst->sms.sent_attr, NULL };
 	LDAPMessage		*result, *entry;
 	twostep_ldap_rcode_t	rcode;
 	char			*dn;
@@ -385,12 +508,7 @@ twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *
 	user->dn = talloc_typed_strdup(request, dn);
 	ldap_memfree(dn);
 
-	user->totp_secret = twostep_ldap_first_value(request, conn->handle, entry, a->totp_secret);
-	user->method = twostep_ldap_first_value(request, conn->handle, entry, a->method);
-	user->exempt = twostep_ldap_first_value(request, conn->handle, entry, a->exempt);
-	user->exempt_until = twostep_ldap_first_value(request, conn->handle, entry, a->exempt_until);
-	user->phone = twostep_ldap_first_value(request, conn->handle, entry, a->phone);
-	user->member_of = twostep_ldap_all_values(request, conn->handle, entry, a->member_of);
+	read_user_values(inst, request, conn->handle, entry, user);
 	RDEBUG2("Found %s (%s)", user->dn, user->totp_secret ? "TOTP seed on file" : "no TOTP seed");
 
 finish:

@@ -16,6 +16,7 @@ typedef enum {
 	TWOSTEP_LDAP_NOT_FOUND,		//!< The search matched no entry (or the base does not exist).
 	TWOSTEP_LDAP_AMBIGUOUS,		//!< The search matched more than one entry.
 	TWOSTEP_LDAP_REJECT,		//!< The bind failed: wrong password (invalidCredentials).
+	TWOSTEP_LDAP_CONFLICT,		//!< A compare-and-swap modify lost: another writer changed the entry first.
 	TWOSTEP_LDAP_UNAVAILABLE,	//!< No server reachable, or one timed out.
 	TWOSTEP_LDAP_ERROR		//!< Any other failure (bad filter, access denied...).
 } twostep_ldap_rcode_t;
@@ -35,6 +36,7 @@ typedef struct {
 	char		*exempt_until;	//!< End of the exemption, GeneralizedTime.
 	char		*phone;		//!< Phone number.
 	char		**member_of;	//!< Groups from the member-of attribute, a talloc array.
+	char		**sms_sent;	//!< Recent SMS send times (GeneralizedTime), a talloc array.
 } twostep_ldap_user_t;
 
 int twostep_ldap_init(rlm_twostep_t *inst);
@@ -53,6 +55,12 @@ twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *
 
 twostep_ldap_rcode_t twostep_ldap_check_password(rlm_twostep_t const *inst, REQUEST *request,
 						 char const *dn, char const *password, size_t password_len);
+
+twostep_ldap_rcode_t twostep_ldap_read_user(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+					    twostep_ldap_user_t *user);
+
+twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+					 LDAPMod **mods, char const *assertion);
 
 char const *twostep_ldap_rcode_name(twostep_ldap_rcode_t rcode);
 

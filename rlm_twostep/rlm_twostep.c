@@ -14,6 +14,7 @@ RCSID("$Id$")
 #include "ldap.h"
 #include "directory.h"
 #include "signin.h"
+#include "sms.h"
 #include "otp.h"
 #include "crypto.h"
 
@@ -56,6 +57,8 @@ static const CONF_PARSER attributes_config[] = {
 						attrs.policy_object_class), "twostepPolicy" },
 	{ "group_member", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.group_member),
 	  "member" },
+	{ "sms_sent", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, sms.sent_attr),
+	  "twostepSmsSent" },
 	CONF_PARSER_TERMINATOR
 };
 
@@ -64,6 +67,24 @@ static const CONF_PARSER policy_config[] = {
 	{ "cache_ttl", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, policy.cache_ttl), "60" },
 	{ "exempt_group", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, policy.exempt_group), NULL },
 	{ "required_group", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, policy.required_group), NULL },
+	CONF_PARSER_TERMINATOR
+};
+
+static const CONF_PARSER sms_config[] = {
+	{ "code_digits", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.code_digits), "6" },
+	{ "code_lifetime", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.code_lifetime), "300" },
+	{ "message", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, sms.message),
+	  "Your sign-in code is {code}. Do not share it." },
+	{ "default_country_code", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, sms.default_cc), NULL },
+	{ "allowed_country_codes", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, sms.allowed_cc_str), "" },
+	{ "mask_character", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, sms.mask_str), "*" },
+	{ "resend_word", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, sms.resend_word), "resend" },
+	{ "sms_word", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, sms.sms_word), "sms" },
+	{ "app_word", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, sms.app_word), "app" },
+	{ "send_budget", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.send_budget), "4000" },
+	{ "min_interval", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.min_interval), "30" },
+	{ "max_per_hour", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.max_per_hour), "5" },
+	{ "max_per_hour_total", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.max_per_hour_total), "1000" },
 	CONF_PARSER_TERMINATOR
 };
 
@@ -98,6 +119,18 @@ static const CONF_PARSER messages_config[] = {
 	  "Contact your IT helpdesk." },
 	{ "sms_unavailable", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_unavailable),
 	  "Codes by text message are not available on this server. Contact your IT helpdesk." },
+	{ "sms_challenge", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_challenge),
+	  "Enter the code sent to {number}. Reply \"resend\" for a new code." },
+	{ "sms_failed", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_failed),
+	  "The code could not be sent by text message. Try again in a few minutes." },
+	{ "sms_fallback", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_fallback),
+	  "The text message could not be sent. Enter the code from your authenticator app instead." },
+	{ "sms_limited", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_limited),
+	  "Too many codes were requested. Try again in {wait}." },
+	{ "phone_invalid", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.phone_invalid),
+	  "No phone number that can receive codes is on file for your account. Contact your IT helpdesk." },
+	{ "no_app", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.no_app),
+	  "No authenticator app is set up for your account. Sign in again and use the code sent to your phone." },
 	{ "unavailable", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.unavailable),
 	  "Sign-in is unavailable right now. Try again in a few minutes." },
 	CONF_PARSER_TERMINATOR
@@ -107,6 +140,7 @@ static const CONF_PARSER module_config[] = {
 	{ "ldap", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) ldap_config },
 	{ "attributes", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) attributes_config },
 	{ "policy", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) policy_config },
+	{ "sms", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) sms_config },
 	{ "totp", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) totp_config },
 	{ "state", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) state_config },
 	{ "messages", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) messages_config },
@@ -186,6 +220,41 @@ static int load_keys(rlm_twostep_t *inst)
 	return 0;
 }
 
+/** Check the SMS options that are not plain numbers, and read the gateways. */
+static int parse_sms(CONF_SECTION *conf, rlm_twostep_t *inst)
+{
+	twostep_sms_conf_t	*sms = &inst->sms;
+	char			*list, *token, *save = NULL;
+	size_t			num = 0;
+
+	if (strlen(sms->mask_str) != 1) {
+		cf_log_err_cs(conf, "Invalid sms.mask_character \"%s\": use one character", sms->mask_str);
+		return -1;
+	}
+	if (sms->default_cc && *sms->default_cc &&
+	    (strspn(sms->default_cc, "0123456789") != strlen(sms->default_cc) || strlen(sms->default_cc) > 3 ||
+	     sms->default_cc[0] == '0')) {
+		cf_log_err_cs(conf, "Invalid sms.default_country_code \"%s\": use 1 to 3 digits without '+', "
+			      "such as 1 or 44", sms->default_cc);
+		return -1;
+	}
+
+	/* Allowed country codes: a space-separated list of 1 to 3 digits each. */
+	list = talloc_typed_strdup(inst, sms->allowed_cc_str);
+	sms->allowed_cc = talloc_zero_array(inst, char const *, 0);
+	for (token = strtok_r(list, " ,", &save); token; token = strtok_r(NULL, " ,", &save)) {
+		if (*token == '+') token++;
+		if (!*token || strspn(token, "0123456789") != strlen(token) || strlen(token) > 3) {
+			cf_log_err_cs(conf, "Invalid country code \"%s\" in sms.allowed_country_codes", token);
+			return -1;
+		}
+		sms->allowed_cc = talloc_realloc(inst, sms->allowed_cc, char const *, num + 1);
+		sms->allowed_cc[num++] = token;
+	}
+
+	return twostep_sms_init(inst, cf_section_sub_find(conf, "sms"));
+}
+
 static int mod_instantiate(CONF_SECTION *conf, void *instance)
 {
 	rlm_twostep_t *inst = instance;
@@ -201,7 +270,13 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 	    (check_range(conf, "totp.drift", inst->drift, 0, 10) < 0) ||
 	    (check_range(conf, "state.challenge_lifetime", inst->challenge_lifetime, 10, 600) < 0) ||
 	    (check_range(conf, "state.answered_max", inst->answered_max, 1000, 100000000) < 0) ||
-	    (check_range(conf, "policy.cache_ttl", inst->policy.cache_ttl, 0, 3600) < 0)) {
+	    (check_range(conf, "policy.cache_ttl", inst->policy.cache_ttl, 0, 3600) < 0) ||
+	    (check_range(conf, "sms.code_digits", inst->sms.code_digits, 4, TWOSTEP_CODE_MAX) < 0) ||
+	    (check_range(conf, "sms.code_lifetime", inst->sms.code_lifetime, 30, 900) < 0) ||
+	    (check_range(conf, "sms.send_budget", inst->sms.send_budget, 500, 30000) < 0) ||
+	    (check_range(conf, "sms.min_interval", inst->sms.min_interval, 0, 3600) < 0) ||
+	    (check_range(conf, "sms.max_per_hour", inst->sms.max_per_hour, 1, 100) < 0) ||
+	    (check_range(conf, "sms.max_per_hour_total", inst->sms.max_per_hour_total, 1, 10000000) < 0)) {
 		return -1;
 	}
 
@@ -242,6 +317,8 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 		return -1;
 	}
 
+	if (parse_sms(conf, inst) < 0) return -1;
+
 	if (twostep_dir_init(inst) < 0) {
 		cf_log_err_cs(conf, "Allocating the policy cache failed");
 		return -1;
@@ -256,6 +333,7 @@ static int mod_detach(void *instance)
 
 	twostep_ldap_free(inst);
 	twostep_dir_free(inst);
+	twostep_sms_free(inst);
 	twostep_replay_cache_free(inst->answered);
 	inst->answered = NULL;
 	if (inst->keys) twostep_wipe(inst->keys, inst->num_keys * sizeof(inst->keys[0]));

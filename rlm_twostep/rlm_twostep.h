@@ -13,6 +13,7 @@ RCSIDH(rlm_twostep_h, "$Id$")
 #include "state.h"
 #include "replay.h"
 #include "policy.h"
+#include "smsutil.h"
 
 /** LDAP settings, from the "ldap" section. */
 typedef struct {
@@ -55,6 +56,57 @@ typedef struct {
 	char const		*required_group;	//!< DN of the "2SV required" group, NULL for none.
 } twostep_policy_conf_t;
 
+/** One SMS gateway, from a "gateway NAME { }" section of "sms". */
+typedef struct {
+	char const		*name;			//!< Section name, for log lines.
+	char const		*url;			//!< URL template; values are URL-encoded.
+	char const		*method_str;		//!< "POST" or "GET".
+	bool			post;			//!< Parsed method_str.
+	char const		*body;			//!< Body template (POST).
+	char const		*body_encoding_str;	//!< "json" or "form".
+	twostep_encoding_t	body_encoding;		//!< Parsed body_encoding_str.
+	char const		*header_first;		//!< First "header" value; see headers.
+	char const		**headers;		//!< Every "header" value; "{token}" is replaced.
+	char const		*token_file;		//!< File holding the API token.
+	char const		*token_env;		//!< Environment variable holding the API token.
+	char			*token;			//!< The token, read at start.
+	char const		*username;		//!< HTTP basic auth user, NULL for none.
+	char const		*password;		//!< HTTP basic auth password; "{token}" is replaced.
+	uint32_t		connect_timeout;	//!< Milliseconds to connect.
+	uint32_t		timeout;		//!< Milliseconds for the whole request.
+	char const		*success_contains;	//!< Text a successful answer's body must contain.
+	char const		*failure_contains;	//!< Text that makes a 2xx answer a failure.
+	char const		*ca_file;		//!< CA bundle for HTTPS.
+	bool			tls_verify;		//!< Check the server certificate and name.
+	bool			follow_redirects;	//!< Follow 3xx answers.
+	fr_connection_pool_t	*pool;			//!< Reusable curl handles (keep-alive).
+} twostep_gateway_t;
+
+/** Count of SMS sent by this radiusd in the last hour (sms.c). */
+typedef struct twostep_sms_window twostep_sms_window_t;
+
+/** SMS settings, from the "sms" section. */
+typedef struct {
+	uint32_t		code_digits;		//!< Digits in a code.
+	uint32_t		code_lifetime;		//!< Seconds a code and its State stay valid.
+	char const		*message;		//!< Text template of the message.
+	char const		*default_cc;		//!< Country code for national numbers.
+	char const		*allowed_cc_str;	//!< Space-separated allowed country codes.
+	char const		**allowed_cc;		//!< Parsed allowed_cc_str.
+	char const		*mask_str;		//!< Mask character, as a string.
+	char const		*resend_word;		//!< Reply that asks for a new code.
+	char const		*sms_word;		//!< Reply that switches to SMS.
+	char const		*app_word;		//!< Reply that switches to the app.
+	uint32_t		send_budget;		//!< Milliseconds all gateways together may take.
+	uint32_t		min_interval;		//!< Seconds between two codes to one user.
+	uint32_t		max_per_hour;		//!< Codes per user per hour.
+	uint32_t		max_per_hour_total;	//!< Codes per hour from this radiusd.
+	char const		*sent_attr;		//!< User attribute with recent send times.
+	twostep_gateway_t	*gateways;		//!< Gateways, tried in order.
+	size_t			num_gateways;		//!< Entries in gateways.
+	twostep_sms_window_t	*window;		//!< Sends of the last hour; has its own lock.
+} twostep_sms_conf_t;
+
 /** Cache of policy and group entries read from LDAP (directory.c). */
 typedef struct twostep_dir_cache twostep_dir_cache_t;
 
@@ -66,7 +118,13 @@ typedef struct {
 	char const		*state_invalid;		//!< Expired or bad State.
 	char const		*not_enrolled;		//!< 2SV required, no usable method on file.
 	char const		*no_method;		//!< The policy allows no method at all.
-	char const		*sms_unavailable;	//!< SMS is the only method, and it is not available.
+	char const		*sms_unavailable;	//!< SMS is the only method, and no gateway is configured.
+	char const		*sms_challenge;		//!< Asks for the code sent to the masked number.
+	char const		*sms_failed;		//!< No gateway could send the code.
+	char const		*sms_fallback;		//!< SMS failed, the app's code is asked instead.
+	char const		*sms_limited;		//!< A send limit was reached; "{wait}" is the time to wait.
+	char const		*phone_invalid;		//!< No usable phone number on file.
+	char const		*no_app;		//!< The user asked for the app but has none.
 	char const		*unavailable;		//!< Backend failure.
 } twostep_messages_t;
 
@@ -78,6 +136,7 @@ typedef struct {
 	twostep_ldap_conf_t	ldap;			//!< LDAP settings.
 	twostep_ldap_attrs_t	attrs;			//!< LDAP attribute names.
 	twostep_policy_conf_t	policy;			//!< Policy settings.
+	twostep_sms_conf_t	sms;			//!< SMS settings and gateways.
 
 	uint32_t		time_step;		//!< TOTP step in seconds.
 	uint32_t		digits;			//!< TOTP code length.

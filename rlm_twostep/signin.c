@@ -13,6 +13,7 @@ RCSID("$Id$")
 #include "signin.h"
 #include "ldap.h"
 #include "directory.h"
+#include "challenge.h"
 #include "otp.h"
 #include "crypto.h"
 
@@ -89,87 +90,16 @@ static rlm_rcode_t decision_rcode(twostep_result_t decision)
 	}
 }
 
-/*
- *	Send the Access-Challenge of round 1: seal the claims into a State.
- */
-static twostep_result_t send_challenge(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
-				 char const *secret, char const **reason)
-{
-	twostep_state_claims_t	claims;
-	uint8_t			token[TWOSTEP_STATE_MAX_LEN];
-	size_t			token_len = 0;
-	twostep_state_rcode_t	rcode;
-	VALUE_PAIR		*vp;
-	twostep_result_t		decision = TWOSTEP_RESULT_FAIL;
-
-	memset(&claims, 0, sizeof(claims));
-	claims.method = TWOSTEP_METHOD_TOTP;
-	claims.issued = time(NULL);
-	claims.seed_len = sizeof(claims.seed);
-	if (twostep_base32_decode(claims.seed, &claims.seed_len, secret) < 0) {
-		REDEBUG("The TOTP seed of %s is not valid base32", dn);
-		*reason = "seed-invalid";
-		goto finish;
-	}
-	if ((strlcpy(claims.user, request->username->vp_strvalue, sizeof(claims.user)) >= sizeof(claims.user)) ||
-	    (strlcpy(claims.dn, dn, sizeof(claims.dn)) >= sizeof(claims.dn))) {
-		rcode = TWOSTEP_STATE_TOO_LONG;
-	} else {
-		rcode = twostep_state_create(token, &token_len, &inst->keys[0], &claims);
-	}
-	if (rcode == TWOSTEP_STATE_TOO_LONG) {
-		REDEBUG("User-Name and DN are too long to fit in one State attribute (253 bytes)");
-		*reason = "state-too-long";
-		goto finish;
-	}
-	if (rcode != TWOSTEP_STATE_OK) {
-		REDEBUG("Creating the State failed: %s", twostep_state_strerror(rcode));
-		*reason = "state-error";
-		goto finish;
-	}
-
-	vp = fr_pair_afrom_num(request->reply, PW_STATE, 0);
-	if (!vp) goto finish;
-	fr_pair_value_memcpy(vp, token, token_len);
-	fr_pair_replace(&request->reply->vps, vp);
-	request->reply->code = PW_CODE_ACCESS_CHALLENGE;
-	*reason = "challenge-sent";
-	decision = TWOSTEP_RESULT_CHALLENGE;
-
-finish:
-	twostep_wipe(&claims, sizeof(claims));
-	return decision;
-}
-
-/** Tell whether a phone number is usable: a '+' at most at the start, then 7 to 15 digits.
- *
- * Spaces, dots, dashes and brackets are allowed between digits, as people write them.
- */
-static bool phone_usable(char const *phone)
-{
-	size_t digits = 0;
-
-	if (!phone) return false;
-	if (*phone == '+') phone++;
-	for (; *phone; phone++) {
-		if (isdigit((uint8_t) *phone)) {
-			digits++;
-		} else if (!strchr(" .-()", *phone)) {
-			return false;
-		}
-	}
-	return digits >= 7 && digits <= 15;
-}
-
 /** Turn the user's LDAP values into the inputs of the policy decision. Bad values are read strictly. */
 static twostep_ldap_rcode_t read_user_inputs(rlm_twostep_t const *inst, REQUEST *request,
 					     twostep_ldap_user_t const *user, twostep_policy_user_t *in)
 {
-	twostep_ldap_rcode_t rcode;
+	twostep_ldap_rcode_t	rcode;
+	char			e164[TWOSTEP_PHONE_MAX + 1];
 
 	memset(in, 0, sizeof(*in));
 	in->has_totp = (user->totp_secret != NULL);
-	in->has_phone = phone_usable(user->phone);
+	in->has_phone = twostep_challenge_phone(inst, user->phone, e164, sizeof(e164));
 	if (user->method) {
 		in->method = twostep_policy_parse_method(user->method);
 		if (in->method == TWOSTEP_POLICY_METHOD_NONE) {
@@ -221,6 +151,36 @@ static char const *decided_by(rlm_twostep_t const *inst, twostep_policy_result_t
 	}
 }
 
+/** Challenge a user for a code: by SMS when asked to, else with the app.
+ *
+ * The TOTP seed, when the user has one, goes into an SMS State too, so the
+ * user can switch to the app, and serves as the fallback when SMS fails.
+ */
+static void challenge_user(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
+			   bool by_sms, twostep_challenge_t *out)
+{
+	uint8_t	seed[TWOSTEP_SEED_MAX];
+	size_t	seed_len = sizeof(seed);
+
+	if (!user->totp_secret || twostep_challenge_seed(inst, request, user->dn, user->totp_secret,
+							 seed, &seed_len) < 0) {
+		seed_len = 0;
+		if (!by_sms) {
+			out->result = TWOSTEP_RESULT_FAIL;
+			out->reason = "seed-invalid";
+			out->reply = inst->msg.unavailable;
+			return;
+		}
+	}
+
+	if (by_sms) {
+		twostep_challenge_sms(inst, request, user, seed, seed_len, out);
+	} else {
+		twostep_challenge_totp(inst, request, user->dn, seed, seed_len, inst->msg.totp_challenge, out);
+	}
+	twostep_wipe(seed, sizeof(seed));
+}
+
 /*
  *	After a correct password: decide with the policy, then accept,
  *	challenge or reject.
@@ -230,7 +190,7 @@ static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request
 	twostep_policy_t	policy;
 	twostep_policy_user_t	in;
 	twostep_policy_result_t	result;
-	twostep_result_t	decision;
+	twostep_challenge_t	out;
 	char const		*reason, *by;
 
 	if ((twostep_dir_policy(inst, request, user->dn, &policy) != TWOSTEP_LDAP_OK) ||
@@ -269,17 +229,9 @@ static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request
 		break;
 	}
 
-	if (result.method != TWOSTEP_POLICY_METHOD_TOTP) {
-		/* NOTE: SMS codes are not implemented yet, so an SMS-only user cannot sign in. */
-		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "sms-unavailable", user->dn, by,
-			       inst->msg.sms_unavailable);
-		return TWOSTEP_RESULT_REJECT;
-	}
-
-	decision = send_challenge(inst, request, user->dn, user->totp_secret, &reason);
-	twostep_decide(inst, request, decision, reason, user->dn, by,
-		       decision == TWOSTEP_RESULT_CHALLENGE ? inst->msg.totp_challenge : inst->msg.unavailable);
-	return decision;
+	challenge_user(inst, request, user, result.method == TWOSTEP_POLICY_METHOD_SMS, &out);
+	twostep_decide(inst, request, out.result, out.reason, user->dn, by, out.reply);
+	return out.result;
 }
 
 /*
@@ -354,6 +306,87 @@ finish:
 	return decision_rcode(decision);
 }
 
+/** Tell whether the user's reply is a keyword, ignoring case and surrounding spaces. */
+static bool is_word(VALUE_PAIR const *reply, char const *word)
+{
+	char const	*p = reply->vp_strvalue, *end = reply->vp_strvalue + reply->vp_length;
+	size_t		len;
+
+	if (!word || !*word) return false;
+	while (p < end && isspace((uint8_t) *p)) p++;
+	while (end > p && isspace((uint8_t) end[-1])) end--;
+	len = strlen(word);
+	return ((size_t) (end - p) == len) && (strncasecmp(p, word, len) == 0);
+}
+
+/*
+ *	Round 2, the user asked for a (new) SMS code: read the entry again for
+ *	the phone and the send times, check SMS is allowed, and send.
+ */
+static twostep_result_t new_sms_challenge(rlm_twostep_t const *inst, REQUEST *request,
+					  twostep_state_claims_t const *claims, char const *word_reason)
+{
+	twostep_ldap_user_t	user;
+	twostep_policy_t	policy;
+	twostep_challenge_t	out;
+	char			e164[TWOSTEP_PHONE_MAX + 1];
+
+	switch (twostep_ldap_read_user(inst, request, claims->dn, &user)) {
+	case TWOSTEP_LDAP_OK:
+		break;
+
+	case TWOSTEP_LDAP_NOT_FOUND:
+		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "user-not-found", claims->dn, NULL,
+			       inst->msg.login_failed);
+		return TWOSTEP_RESULT_REJECT;
+
+	default:
+		twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "ldap-unavailable", claims->dn, NULL,
+			       inst->msg.unavailable);
+		return TWOSTEP_RESULT_FAIL;
+	}
+
+	if (twostep_dir_policy(inst, request, claims->dn, &policy) != TWOSTEP_LDAP_OK) {
+		twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "ldap-unavailable", claims->dn, NULL,
+			       inst->msg.unavailable);
+		return TWOSTEP_RESULT_FAIL;
+	}
+	if (!(policy.allowed_methods & TWOSTEP_POLICY_METHOD_SMS) || !user.method ||
+	    (twostep_policy_parse_method(user.method) != TWOSTEP_POLICY_METHOD_SMS) ||
+	    !twostep_challenge_phone(inst, user.phone, e164, sizeof(e164))) {
+		REDEBUG("%s asked for an SMS code, but is not enrolled in SMS or SMS is not allowed", claims->dn);
+		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "sms-not-enrolled", claims->dn,
+			       policy.source_dn, inst->msg.phone_invalid);
+		return TWOSTEP_RESULT_REJECT;
+	}
+
+	twostep_challenge_sms(inst, request, &user, claims->seed, claims->seed_len, &out);
+	RDEBUG2("New SMS challenge after \"%s\"", word_reason);
+	twostep_decide(inst, request, out.result, out.reason, claims->dn, NULL, out.reply);
+	return out.result;
+}
+
+/** Check an SMS code against the hash in the State, under every configured key (keys rotate). */
+static twostep_otp_rcode_t sms_code_check(rlm_twostep_t const *inst, twostep_state_claims_t const *claims,
+					  char const *code)
+{
+	uint8_t	hash[TWOSTEP_CODE_HASH_LEN];
+	size_t	len = strlen(code);
+	bool	match = false;
+
+	if (len != inst->sms.code_digits) return TWOSTEP_OTP_MALFORMED;
+	for (size_t i = 0; i < len; i++) if (!isdigit((uint8_t) code[i])) return TWOSTEP_OTP_MALFORMED;
+
+	for (size_t i = 0; i < inst->num_keys; i++) {
+		if (twostep_sms_code_hash(hash, inst->keys[i].key, sizeof(inst->keys[i].key), claims->dn, code) < 0) {
+			return TWOSTEP_OTP_ERROR;
+		}
+		if (twostep_const_equal(hash, sizeof(hash), claims->code_hash, claims->code_hash_len)) match = true;
+	}
+	twostep_wipe(hash, sizeof(hash));
+	return match ? TWOSTEP_OTP_MATCH : TWOSTEP_OTP_MISMATCH;
+}
+
 /*
  *	Round 2: verify the State, then the code.
  */
@@ -362,21 +395,31 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 	twostep_state_claims_t	claims;
 	twostep_state_rcode_t	state_rcode;
 	twostep_otp_rcode_t	otp_rcode;
+	twostep_challenge_t	out;
 	char			code[16];
-	twostep_result_t		decision;
+	twostep_result_t	decision;
 	char const		*reason;
 	char const		*reply_message;
 	uint64_t		step;
+	time_t			now = time(NULL);
+	uint32_t		lifetime, max_lifetime;
 
+	/* Each method has its own lifetime: open with the longer one, then check the State's own. */
+	max_lifetime = inst->challenge_lifetime > inst->sms.code_lifetime ? inst->challenge_lifetime :
+									    inst->sms.code_lifetime;
 	state_rcode = twostep_state_verify(&claims, state->vp_octets, state->vp_length,
-					   inst->keys, inst->num_keys, time(NULL),
-					   inst->challenge_lifetime, request->username->vp_strvalue);
+					   inst->keys, inst->num_keys, now,
+					   max_lifetime, request->username->vp_strvalue);
+	lifetime = (claims.method == TWOSTEP_METHOD_SMS) ? inst->sms.code_lifetime : inst->challenge_lifetime;
+	if (state_rcode == TWOSTEP_STATE_OK && now - claims.issued > (int64_t) lifetime) {
+		state_rcode = TWOSTEP_STATE_EXPIRED;
+	}
 	switch (state_rcode) {
 	case TWOSTEP_STATE_OK:
 		break;
 
 	case TWOSTEP_STATE_EXPIRED:
-		REDEBUG("State is older than %u seconds", inst->challenge_lifetime);
+		REDEBUG("State is older than %u seconds", lifetime);
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "state-expired", claims.dn, NULL, inst->msg.state_invalid);
 		twostep_wipe(&claims, sizeof(claims));
 		return RLM_MODULE_REJECT;
@@ -393,9 +436,8 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 		return RLM_MODULE_REJECT;
 	}
 
-	/* Each challenge takes one answer, right or wrong: a second one is refused. */
-	switch (twostep_replay_mark(inst->answered, claims.nonce,
-				    claims.issued + inst->challenge_lifetime, time(NULL))) {
+	/* Each challenge takes one answer, right or wrong, or one request for a new code. */
+	switch (twostep_replay_mark(inst->answered, claims.nonce, claims.issued + lifetime, now)) {
 	case TWOSTEP_REPLAY_FIRST:
 		break;
 
@@ -413,11 +455,38 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 		return RLM_MODULE_FAIL;
 	}
 
-	if (claims.method != TWOSTEP_METHOD_TOTP || claims.seed_len == 0) {
-		REDEBUG("State names a method this server does not support");
+	if ((claims.method == TWOSTEP_METHOD_TOTP && !claims.seed_len) ||
+	    (claims.method == TWOSTEP_METHOD_SMS && !claims.code_hash_len)) {
+		REDEBUG("State carries no seed or code hash for its method");
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "state-invalid", claims.dn, NULL, inst->msg.state_invalid);
 		twostep_wipe(&claims, sizeof(claims));
 		return RLM_MODULE_REJECT;
+	}
+
+	/* Keywords: a new SMS code, or a switch of method. */
+	if (claims.method == TWOSTEP_METHOD_SMS &&
+	    (password->vp_length == 0 || is_word(password, inst->sms.resend_word))) {
+		decision = new_sms_challenge(inst, request, &claims, "resend");
+		twostep_wipe(&claims, sizeof(claims));
+		return decision_rcode(decision);
+	}
+	if (claims.method == TWOSTEP_METHOD_TOTP && is_word(password, inst->sms.sms_word)) {
+		decision = new_sms_challenge(inst, request, &claims, "switch to SMS");
+		twostep_wipe(&claims, sizeof(claims));
+		return decision_rcode(decision);
+	}
+	if (claims.method == TWOSTEP_METHOD_SMS && is_word(password, inst->sms.app_word)) {
+		if (!claims.seed_len) {
+			twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "no-app", claims.dn, NULL, inst->msg.no_app);
+			twostep_wipe(&claims, sizeof(claims));
+			return RLM_MODULE_REJECT;
+		}
+		twostep_challenge_totp(inst, request, claims.dn, claims.seed, claims.seed_len,
+				       inst->msg.totp_challenge, &out);
+		twostep_decide(inst, request, out.result, out.result == TWOSTEP_RESULT_CHALLENGE ? "switch-to-app" :
+			       out.reason, claims.dn, NULL, out.reply);
+		twostep_wipe(&claims, sizeof(claims));
+		return decision_rcode(out.result);
 	}
 
 	/* A code with an embedded NUL, or longer than any code, is malformed. */
@@ -426,8 +495,12 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 	} else {
 		memcpy(code, password->vp_strvalue, password->vp_length);
 		code[password->vp_length] = '\0';
-		otp_rcode = twostep_totp_check(claims.seed, claims.seed_len, code, time(NULL),
-					       inst->time_step, inst->digits, inst->drift, &step);
+		if (claims.method == TWOSTEP_METHOD_SMS) {
+			otp_rcode = sms_code_check(inst, &claims, code);
+		} else {
+			otp_rcode = twostep_totp_check(claims.seed, claims.seed_len, code, now,
+						       inst->time_step, inst->digits, inst->drift, &step);
+		}
 		twostep_wipe(code, sizeof(code));
 	}
 
@@ -451,7 +524,7 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 		break;
 
 	default:
-		REDEBUG("Checking the code failed in liboath");
+		REDEBUG("Checking the code failed");
 		decision = TWOSTEP_RESULT_FAIL;
 		reason = "otp-error";
 		reply_message = inst->msg.unavailable;
@@ -462,4 +535,3 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 	twostep_wipe(&claims, sizeof(claims));
 	return decision_rcode(decision);
 }
-

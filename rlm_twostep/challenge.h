@@ -1,0 +1,31 @@
+/*
+ * challenge.h: building the Access-Challenge for a TOTP or an SMS code.
+ */
+#ifndef TWOSTEP_CHALLENGE_H
+#define TWOSTEP_CHALLENGE_H
+
+RCSIDH(twostep_challenge_h, "$Id$")
+
+#include "rlm_twostep.h"
+#include "signin.h"
+#include "ldap.h"
+
+/** What a challenge step decided, for the caller's decision line. */
+typedef struct {
+	twostep_result_t	result;		//!< Challenge, reject or fail.
+	char const		*reason;	//!< Reason code for the log line.
+	char const		*reply;		//!< Reply-Message, allocated under the request or static.
+} twostep_challenge_t;
+
+void twostep_challenge_totp(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+			    uint8_t const *seed, size_t seed_len, char const *message, twostep_challenge_t *out);
+
+void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
+			   uint8_t const *seed, size_t seed_len, twostep_challenge_t *out);
+
+int twostep_challenge_seed(rlm_twostep_t const *inst, REQUEST *request, char const *dn, char const *secret,
+			   uint8_t *seed, size_t *seed_len);
+
+bool twostep_challenge_phone(rlm_twostep_t const *inst, char const *phone, char *e164, size_t e164_len);
+
+#endif
