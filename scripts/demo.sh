@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the rlm_twostep demo in the foreground: slapd with the demo directory on
-# 127.0.0.1:3890 and radiusd with the twostep module on 127.0.0.1:1812 (UDP),
-# both started from a fresh build/demo. `make run` builds the module first.
-# Ctrl-C stops both servers.
+# 127.0.0.1:3890, a mock SMS gateway on 127.0.0.1:8025 and radiusd with the
+# twostep module on 127.0.0.1:1812 (UDP), all started from a fresh build/demo.
+# `make run` builds the module first. Ctrl-C stops all three servers.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/../tests/lib/servers.sh
@@ -10,6 +10,7 @@ set -euo pipefail
 
 LDAP_PORT=3890
 RADIUS_PORT=1812
+SMS_PORT=8025
 WORKDIR="$TWOSTEP_ROOT/build/demo"
 
 # Print the sockets that listen on PORT with PROTOCOL (tcp or udp), the
@@ -53,14 +54,20 @@ fi
 ports_free=1
 check_port "$LDAP_PORT" tcp || ports_free=0
 check_port "$RADIUS_PORT" udp || ports_free=0
+check_port "$SMS_PORT" tcp || ports_free=0
 [ "$ports_free" -eq 1 ] || exit 1
 
-# PID of the tail that shows the radiusd log, once it runs.
+# PIDs of the tails that show the radiusd log and the text messages, once
+# they run.
 tail_pid=""
+sms_tail_pid=""
 
 stop_demo() {
 	if [ -n "$tail_pid" ]; then
 		kill "$tail_pid" 2>/dev/null || true
+	fi
+	if [ -n "$sms_tail_pid" ]; then
+		kill "$sms_tail_pid" 2>/dev/null || true
 	fi
 	stop_all
 	echo "demo: servers stopped"
@@ -75,6 +82,9 @@ mkdir -p "$WORKDIR"
 
 echo "demo: starting slapd on ldap://127.0.0.1:$LDAP_PORT/ (log: build/demo/slapd/slapd.log)"
 slapd_start "$WORKDIR" "$LDAP_PORT"
+
+echo "demo: starting the mock SMS gateway on http://127.0.0.1:$SMS_PORT/ (outbox: build/demo/sms-outbox.jsonl, log: build/demo/sms.log)"
+sms_gateway_start "$WORKDIR" sms "$SMS_PORT" accept --print
 
 echo "demo: starting radiusd on 127.0.0.1:$RADIUS_PORT (log: build/demo/radiusd.log)"
 RADIUSD_DEBUG="" RADIUSD_REJECT_DELAY=1 radiusd_start "$WORKDIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/"
@@ -97,13 +107,38 @@ Round 2, the State from round 1 and the current code of alice's authenticator:
 
   radiusd answers with "Received Access-Accept".
 
-Other demo users: bob, carol, dave (ou=people) and erin (ou=contractors), with
-passwords bob-pw, carol-pw, dave-pw and erin-pw. They have no TOTP seed.
+Sign in as bob (password bob-pw) to get the code by text message.
+
+Round 1, the same command with bob's user name and password:
+
+  echo 'User-Name = "bob", User-Password = "bob-pw", Message-Authenticator = 0x00' | radclient -x 127.0.0.1:$RADIUS_PORT auth testing123
+
+  radiusd answers with "Received Access-Challenge" and a State, and sends the
+  code for +15550100200 to the mock SMS gateway at http://127.0.0.1:$SMS_PORT/.
+  The message appears below as a line starting with "sms:", and in
+  build/demo/sms-outbox.jsonl.
+
+Round 2, the State from round 1 and the code from the message:
+
+  echo "User-Name = \"bob\", User-Password = \"CODE\", State = 0x..., Message-Authenticator = 0x00" | radclient -x 127.0.0.1:$RADIUS_PORT auth testing123
+
+  Until the module sends SMS codes, round 1 for bob gets Access-Reject
+  (reason=sms-unavailable) instead.
+
+Other demo users: carol, dave (ou=people) and erin (ou=contractors), with
+passwords carol-pw, dave-pw and erin-pw. They have no TOTP seed.
 
 The decision lines of rlm_twostep, and errors, from build/demo/radiusd.log
-follow. Press Ctrl-C to stop the servers.
+follow, with each text message that the mock SMS gateway receives. Press
+Ctrl-C to stop the servers.
 
 EOF
+
+# The gateway prints each accepted message to its log as "sms: to ...: TEXT".
+sms_pid=$(cat "$WORKDIR/sms.pid")
+tail -n +1 -F --pid="$sms_pid" "$WORKDIR/sms.log" 2>/dev/null \
+	> >(grep --line-buffered '^sms: ') &
+sms_tail_pid=$!
 
 # Show the decision lines, errors and warnings. radiusd runs without debug
 # output, so the log holds no request attributes (passwords, codes). tail

@@ -756,3 +756,207 @@ radius_reply_message() {
 	_radius_reply_lines "$1" |
 		sed -n 's/^[[:space:]]*Reply-Message = "\(.*\)"[[:space:]]*$/\1/p'
 }
+
+#
+# Mock SMS gateway
+#
+
+TWOSTEP_SMS_GATEWAY="$TWOSTEP_ROOT/tests/mock-sms-gateway.py"
+_TWOSTEP_SMS_MODES="accept error500 hang error-body slow"
+
+# Fail unless NAME can be used in the file names of a gateway.
+_sms_check_name() {
+	case "$1" in
+	'' | *[!A-Za-z0-9_.-]* | .*)
+		_twostep_error "invalid gateway name '$1': expected letters, digits, '_', '-' or '.', not starting with '.'"
+		return 1
+		;;
+	esac
+}
+
+_sms_check_mode() {
+	case " $_TWOSTEP_SMS_MODES " in
+	*" $1 "*) return 0 ;;
+	esac
+	_twostep_error "invalid gateway mode '$1': expected one of $_TWOSTEP_SMS_MODES"
+	return 1
+}
+
+# Print the current time in milliseconds since the epoch.
+_twostep_now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# sms_gateway_start WORKDIR NAME PORT MODE [ARGS...]
+# Start tests/mock-sms-gateway.py on 127.0.0.1:PORT in MODE (accept, error500,
+# hang, error-body or slow) and wait up to 5 s for it to respond to /_health.
+# Files: WORKDIR/NAME-outbox.jsonl (the outbox, emptied first), WORKDIR/NAME.log
+# (stdout and stderr), WORKDIR/NAME.pid and WORKDIR/NAME.port. ARGS go to the
+# gateway unchanged, for example --token TOKEN, --delay SECONDS or --print.
+# With PORT 0 the gateway picks a free port. Either way, the port is written
+# to WORKDIR/NAME.port and stored in SMS_GATEWAY_PORT.
+sms_gateway_start() {
+	if [ $# -lt 4 ]; then
+		_twostep_error "usage: sms_gateway_start WORKDIR NAME PORT MODE [ARGS...]"
+		return 1
+	fi
+	local workdir name=$2 port=$3 mode=$4 log outbox pidfile portfile pid
+	local listen_port="" deadline
+	workdir=$(_twostep_abspath "$1")
+	shift 4
+	_sms_check_name "$name" || return 1
+	_sms_check_mode "$mode" || return 1
+	if [ "$port" != 0 ]; then
+		_twostep_check_port "$port" || return 1
+		_twostep_check_port_free tcp "$port" || return 1
+	fi
+	log="$workdir/$name.log"
+	outbox="$workdir/$name-outbox.jsonl"
+	pidfile="$workdir/$name.pid"
+	portfile="$workdir/$name.port"
+	mkdir -p "$workdir" || return 1
+	_twostep_check_not_running "$pidfile" "$workdir" "sms gateway $name" || return 1
+
+	: > "$outbox" || return 1
+	: > "$log" || return 1
+	rm -f "$portfile"
+	python3 "$TWOSTEP_SMS_GATEWAY" --port "$port" --mode "$mode" --outbox "$outbox" \
+		--ready-file "$portfile" "$@" < /dev/null >> "$log" 2>&1 &
+	pid=$!
+	echo "$pid" > "$pidfile"
+	_twostep_register "$pid" "$workdir"
+
+	deadline=$(($(_twostep_now_ms) + 5000))
+	while [ "$(_twostep_now_ms)" -lt "$deadline" ]; do
+		if [ -z "$listen_port" ] && [ -s "$portfile" ]; then
+			listen_port=$(cat "$portfile")
+		fi
+		if [ -n "$listen_port" ] &&
+			curl -sf --max-time 1 -o /dev/null "http://127.0.0.1:$listen_port/_health" &&
+			_twostep_pid_listens "$pid" "$listen_port"; then
+			# shellcheck disable=SC2034 # read by the caller
+			SMS_GATEWAY_PORT=$listen_port
+			return 0
+		fi
+		_twostep_child_running "$pid" || break
+		sleep 0.1
+	done
+
+	if _twostep_child_running "$pid"; then
+		_twostep_error "sms gateway $name on 127.0.0.1:$port did not respond to /_health within 5 s. Last lines of $log:"
+	else
+		_twostep_error "sms gateway $name on 127.0.0.1:$port exited during start-up. Last lines of $log:"
+	fi
+	tail -n 20 "$log" >&2
+	_twostep_stop_pid "$pid" "$workdir" "sms gateway $name" 5
+	rm -f "$pidfile"
+	return 1
+}
+
+# sms_gateway_stop WORKDIR NAME
+# Send TERM to the gateway and wait up to 5 s for it to exit.
+sms_gateway_stop() {
+	if [ $# -ne 2 ]; then
+		_twostep_error "usage: sms_gateway_stop WORKDIR NAME"
+		return 1
+	fi
+	local workdir
+	workdir=$(_twostep_abspath "$1")
+	_sms_check_name "$2" || return 1
+	_twostep_stop_pidfile "$workdir/$2.pid" "$workdir" "sms gateway $2" 5
+}
+
+# sms_gateway_set_mode PORT MODE [DELAY]
+# Switch the gateway on 127.0.0.1:PORT to MODE, and set the wait of slow mode
+# to DELAY seconds when given.
+sms_gateway_set_mode() {
+	if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+		_twostep_error "usage: sms_gateway_set_mode PORT MODE [DELAY]"
+		return 1
+	fi
+	local port=$1 mode=$2 url status
+	_twostep_check_port "$port" || return 1
+	_sms_check_mode "$mode" || return 1
+	url="http://127.0.0.1:$port/_mode?set=$mode"
+	if [ $# -eq 3 ]; then
+		case "$3" in
+		'' | *[!0-9.]*)
+			_twostep_error "invalid delay '$3': expected seconds, such as 0.5"
+			return 1
+			;;
+		esac
+		url="$url&delay=$3"
+	fi
+	status=$(curl -s --max-time 2 -o /dev/null -w '%{http_code}' "$url") || true
+	if [ "$status" != 200 ]; then
+		_twostep_error "setting mode $mode on the sms gateway at 127.0.0.1:$port failed (HTTP status ${status:-none})"
+		return 1
+	fi
+}
+
+# sms_outbox_last_code WORKDIR NAME [TO]
+# Print the code of the newest message in WORKDIR/NAME-outbox.jsonl, or of
+# the newest message to TO (compared as a whole string). Waits up to 3 s for
+# such a message, and fails when none arrives or it contains no code. An older
+# message counts too: compare sms_outbox_count before and after a step to
+# wait for a new one.
+sms_outbox_last_code() {
+	if [ $# -lt 2 ] || [ $# -gt 3 ]; then
+		_twostep_error "usage: sms_outbox_last_code WORKDIR NAME [TO]"
+		return 1
+	fi
+	local outbox
+	_sms_check_name "$2" || return 1
+	outbox="$(_twostep_abspath "$1")/$2-outbox.jsonl"
+	python3 - "$outbox" "${3-}" <<'PY'
+import json
+import sys
+import time
+
+outbox, recipient = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 3
+while True:
+    newest = None
+    try:
+        with open(outbox, encoding="utf-8") as outbox_file:
+            for line in outbox_file:
+                # A line without its newline is still being written.
+                if not line.endswith("\n"):
+                    break
+                message = json.loads(line)
+                if not recipient or message.get("to") == recipient:
+                    newest = message
+    except FileNotFoundError:
+        pass
+    if newest is not None or time.monotonic() >= deadline:
+        break
+    time.sleep(0.1)
+
+wanted = "a message to " + recipient if recipient else "a message"
+if newest is None:
+    sys.exit("servers.sh: %s did not arrive in %s within 3 s" % (wanted, outbox))
+if not newest.get("code"):
+    sys.exit("servers.sh: the newest message to %s in %s contains no code of 4-10 digits: %r"
+             % (newest.get("to"), outbox, newest.get("text")))
+print(newest["code"])
+PY
+}
+
+# sms_outbox_count WORKDIR NAME
+# Print the number of messages in WORKDIR/NAME-outbox.jsonl.
+sms_outbox_count() {
+	if [ $# -ne 2 ]; then
+		_twostep_error "usage: sms_outbox_count WORKDIR NAME"
+		return 1
+	fi
+	local outbox
+	_sms_check_name "$2" || return 1
+	outbox="$(_twostep_abspath "$1")/$2-outbox.jsonl"
+	if [ ! -f "$outbox" ]; then
+		_twostep_error "outbox $outbox not found: start the gateway with sms_gateway_start"
+		return 1
+	fi
+	# Each message is one line, because JSON escapes line breaks inside
+	# strings. A line still being written has no newline yet, so wc skips it.
+	wc -l < "$outbox" | tr -d ' '
+}
