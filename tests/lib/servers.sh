@@ -492,6 +492,41 @@ client localhost {
 EOF
 }
 
+# Add one gateway section per "NAME=URL" word of TWOSTEP_SMS_GATEWAYS to the
+# sms section of the module config at TARGET, in that order, each posting the
+# JSON body that tests/mock-sms-gateway.py reads. Numbers without a country
+# code get +1, and only +1 numbers may receive codes.
+_radiusd_add_gateways() {
+	local target=$1 entry name url sections=""
+
+	for entry in $TWOSTEP_SMS_GATEWAYS; do
+		name=${entry%%=*}
+		url=${entry#*=}
+		sections+=$'\t\tgateway '"$name"$' {\n'
+		sections+=$'\t\t\turl = "'"$url"$'"\n'
+		sections+=$'\t\t\tbody = "{\\"to\\": \\"{phone}\\", \\"text\\": \\"{message}\\"}"\n'
+		sections+=$'\t\t\tfailure_contains = "\\"error\\""\n'
+		sections+=$'\t\t\ttimeout = 2000\n'
+		sections+=$'\t\t}\n'
+	done
+	# The sections go through the environment: awk -v would undo their backslashes.
+	TWOSTEP_GATEWAY_SECTIONS=$sections awk '
+		!done && /^[ \t]*sms[ \t]*\{/ {
+			print
+			print "\t\tdefault_country_code = \"1\""
+			print "\t\tallowed_country_codes = \"1\""
+			printf "%s", ENVIRON["TWOSTEP_GATEWAY_SECTIONS"]
+			done = 1
+			next
+		}
+		{ print }
+		END { if (!done) exit 1 }
+	' "$target" > "$target.new" && mv "$target.new" "$target" || {
+		_twostep_error "no 'sms {' section found in $target for TWOSTEP_SMS_GATEWAYS"
+		return 1
+	}
+}
+
 # Copy the module config, with one "server = " line per LDAP URI in place of
 # the server lines of its ldap section, then apply TWOSTEP_CONF_SED.
 _radiusd_write_module_conf() {
@@ -520,6 +555,10 @@ _radiusd_write_module_conf() {
 		_twostep_error "no 'server = ' line found in the ldap section of raddb/mods-available/twostep"
 		return 1
 	}
+
+	if [ -n "${TWOSTEP_SMS_GATEWAYS:-}" ]; then
+		_radiusd_add_gateways "$target" || return 1
+	fi
 
 	if [ -n "${TWOSTEP_CONF_SED:-}" ]; then
 		if ! sed -i -e "$TWOSTEP_CONF_SED" "$target"; then
