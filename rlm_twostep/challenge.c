@@ -13,6 +13,7 @@ RCSID("$Id$")
 #include "sms.h"
 #include "otp.h"
 #include "crypto.h"
+#include "escape.h"
 
 /** Replace the first "{name}" in a message template with value, under the request. */
 static char const *fill(REQUEST *request, char const *tmpl, char const *name, char const *value)
@@ -113,18 +114,24 @@ void twostep_challenge_totp(rlm_twostep_t const *inst, REQUEST *request, char co
 	twostep_wipe(&claims, sizeof(claims));
 }
 
-static void format_time(char *out, size_t outlen, time_t when)
+/** Format the current time as a GeneralizedTime with milliseconds, so two sends in one second differ. */
+static void format_now(char *out, size_t outlen, time_t now)
 {
-	struct tm tm;
+	struct timeval	tv;
+	struct tm	tm;
+	char		seconds[32];
 
-	gmtime_r(&when, &tm);
-	strftime(out, outlen, "%Y%m%d%H%M%SZ", &tm);
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec != now) tv.tv_usec = 0;
+	gmtime_r(&now, &tm);
+	strftime(seconds, sizeof(seconds), "%Y%m%d%H%M%S", &tm);
+	snprintf(out, outlen, "%.14s.%03dZ", seconds, (int) (tv.tv_usec / 1000) % 1000);
 }
 
 /** Say how long to wait, for a Reply-Message: "40 seconds" or "12 minutes". */
 static char const *wait_text(REQUEST *request, time_t seconds)
 {
-	if (seconds < 1) seconds = 1;
+	if (seconds <= 1) return "1 second";
 	if (seconds < 120) return talloc_typed_asprintf(request, "%ld seconds", (long) seconds);
 	return talloc_typed_asprintf(request, "%ld minutes", (long) ((seconds + 59) / 60));
 }
@@ -145,7 +152,8 @@ static int sms_reserve(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap
 	size_t				num = talloc_array_length(user->sms_sent), num_stale = 0, num_recent = 0;
 	char const			**stale = talloc_zero_array(request, char const *, num + 1);
 	int64_t				newest = 0, oldest_recent = 0;
-	char				now_str[32], newest_str[32], *assertion = NULL;
+	char const			*newest_value = NULL;
+	char				now_str[32], *assertion = NULL;
 	char				*add_values[2] = { now_str, NULL };
 	LDAPMod				del = { .mod_op = LDAP_MOD_DELETE }, add = { .mod_op = LDAP_MOD_ADD };
 	LDAPMod				*mods[3] = { NULL, NULL, NULL };
@@ -158,7 +166,10 @@ static int sms_reserve(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap
 			if (user->sms_sent[j]) stale[num_stale++] = user->sms_sent[j];
 			continue;
 		}
-		if (when > newest) newest = when;
+		if (!newest_value || when > newest || (when == newest && strcmp(user->sms_sent[j], newest_value) > 0)) {
+			newest = when;
+			newest_value = user->sms_sent[j];
+		}
 		if (when <= now - 3600) {
 			stale[num_stale++] = user->sms_sent[j];
 			continue;
@@ -178,10 +189,14 @@ static int sms_reserve(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap
 		return 1;
 	}
 
-	format_time(now_str, sizeof(now_str), now);
-	if (newest) {
-		format_time(newest_str, sizeof(newest_str), newest + 1);
-		assertion = talloc_typed_asprintf(request, "(!(%s>=%s))", sms->sent_attr, newest_str);
+	format_now(now_str, sizeof(now_str), now);
+	if (newest_value) {
+		/* No value later than the newest one read: (!(&(attr>=newest)(!(attr=newest)))). */
+		char escaped[128];
+
+		if (twostep_ldap_escape_filter(escaped, sizeof(escaped), newest_value) < 0) return -1;
+		assertion = talloc_typed_asprintf(request, "(!(&(%s>=%s)(!(%s=%s))))", sms->sent_attr, escaped,
+						  sms->sent_attr, escaped);
 	} else if (num == 0) {
 		assertion = talloc_typed_asprintf(request, "(!(%s=*))", sms->sent_attr);
 	}

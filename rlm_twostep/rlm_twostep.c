@@ -272,7 +272,7 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 	    (check_range(conf, "state.answered_max", inst->answered_max, 1000, 100000000) < 0) ||
 	    (check_range(conf, "policy.cache_ttl", inst->policy.cache_ttl, 0, 3600) < 0) ||
 	    (check_range(conf, "sms.code_digits", inst->sms.code_digits, 4, TWOSTEP_CODE_MAX) < 0) ||
-	    (check_range(conf, "sms.code_lifetime", inst->sms.code_lifetime, 30, 900) < 0) ||
+	    (check_range(conf, "sms.code_lifetime", inst->sms.code_lifetime, 10, 900) < 0) ||
 	    (check_range(conf, "sms.send_budget", inst->sms.send_budget, 500, 30000) < 0) ||
 	    (check_range(conf, "sms.min_interval", inst->sms.min_interval, 0, 3600) < 0) ||
 	    (check_range(conf, "sms.max_per_hour", inst->sms.max_per_hour, 1, 100) < 0) ||

@@ -217,6 +217,15 @@ static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request
 		return TWOSTEP_RESULT_ACCEPT;
 
 	case TWOSTEP_DECISION_ENROLL:
+		/* An SMS user whose number cannot be used: say so, rather than "not set up". */
+		if (in.method == TWOSTEP_POLICY_METHOD_SMS && user->phone && !in.has_phone) {
+			REDEBUG("%s: %s is not a valid phone number (%zu characters)", user->dn, inst->attrs.phone,
+				strlen(user->phone));
+			twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "phone-invalid", user->dn, by,
+				       inst->msg.phone_invalid);
+			return TWOSTEP_RESULT_REJECT;
+		}
+
 		/* No in-band enrollment yet: the user asks the helpdesk, whatever the deadline. */
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, reason, user->dn, by, inst->msg.not_enrolled);
 		return TWOSTEP_RESULT_REJECT;

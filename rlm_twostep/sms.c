@@ -109,7 +109,7 @@ static int load_token(rlm_twostep_t *inst, twostep_gateway_t *gw)
 			      gw->name, gw->token_env);
 			return -1;
 		}
-		gw->token = talloc_typed_strdup(gw, value);
+		gw->token = talloc_typed_strdup(inst->sms.gateways, value);
 		return 0;
 	}
 	if (!gw->token_file) return 0;
@@ -128,7 +128,7 @@ static int load_token(rlm_twostep_t *inst, twostep_gateway_t *gw)
 		ERROR("rlm_twostep (%s): gateway %s: token_file %s is empty", inst->name, gw->name, gw->token_file);
 		return -1;
 	}
-	gw->token = talloc_typed_strdup(gw, buf);
+	gw->token = talloc_typed_strdup(inst->sms.gateways, buf);
 	twostep_wipe(buf, sizeof(buf));
 	return 0;
 }
@@ -181,7 +181,7 @@ static int gateway_init(rlm_twostep_t *inst, CONF_SECTION *cs, twostep_gateway_t
 	}
 
 	for (cp = cf_pair_find(cs, "header"); cp; cp = cf_pair_find_next(cs, cp, "header")) num++;
-	gw->headers = talloc_zero_array(gw, char const *, num);
+	gw->headers = talloc_zero_array(inst->sms.gateways, char const *, num);
 	for (cp = cf_pair_find(cs, "header"); cp; cp = cf_pair_find_next(cs, cp, "header")) {
 		gw->headers[i++] = cf_pair_value(cp);
 	}

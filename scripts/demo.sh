@@ -87,7 +87,8 @@ echo "demo: starting the mock SMS gateway on http://127.0.0.1:$SMS_PORT/ (outbox
 sms_gateway_start "$WORKDIR" sms "$SMS_PORT" accept --print
 
 echo "demo: starting radiusd on 127.0.0.1:$RADIUS_PORT (log: build/demo/radiusd.log)"
-RADIUSD_DEBUG="" RADIUSD_REJECT_DELAY=1 radiusd_start "$WORKDIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/"
+TWOSTEP_SMS_GATEWAYS="demo=http://127.0.0.1:$SMS_PORT/send" RADIUSD_DEBUG="" RADIUSD_REJECT_DELAY=1 \
+	radiusd_start "$WORKDIR" "$RADIUS_PORT" "ldap://127.0.0.1:$LDAP_PORT/"
 
 cat <<EOF
 
@@ -122,11 +123,14 @@ Round 2, the State from round 1 and the code from the message:
 
   echo "User-Name = \"bob\", User-Password = \"CODE\", State = 0x..., Message-Authenticator = 0x00" | radclient -x 127.0.0.1:$RADIUS_PORT auth testing123
 
-  Until the module sends SMS codes, round 1 for bob gets Access-Reject
-  (reason=sms-unavailable) instead.
+  Reply "resend" instead of the code for a new one (at most one code every
+  30 seconds and 5 an hour per user).
 
-Other demo users: carol, dave (ou=people) and erin (ou=contractors), with
-passwords carol-pw, dave-pw and erin-pw. They have no TOTP seed.
+Other demo users, each showing a policy: carol (exempt: accepted on the
+password), dave (not enrolled: asked to enroll), erin (ou=contractors, 2SV
+optional: accepted on the password) and frank (ou=partners, left to the
+identity provider: accepted on the password). Their passwords are
+carol-pw, dave-pw, erin-pw and frank-pw.
 
 The decision lines of rlm_twostep, and errors, from build/demo/radiusd.log
 follow, with each text message that the mock SMS gateway receives. Press

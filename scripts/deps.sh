@@ -9,7 +9,7 @@ PACKAGES="build-essential pkg-config dpkg-dev
 freeradius freeradius-utils libfreeradius-dev
 liboath-dev oathtool libldap2-dev libcurl4-openssl-dev libssl-dev
 libtalloc-dev libpcre3-dev libcmocka-dev
-slapd ldap-utils python3 valgrind"
+slapd ldap-utils python3 valgrind curl openssl iproute2"
 
 missing=""
 for pkg in $PACKAGES; do

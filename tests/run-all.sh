@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
-# Run the unit tests (make unit), the integration tests and the valgrind test
-# of radiusd with the module, and print the combined count as the last line:
+# Run the unit tests (make unit), the mock SMS gateway's self-test, the
+# integration tests (LDAP, policy, TLS, SMS) and the valgrind test of radiusd
+# with the module, and print the combined count as the last line:
 # "N passed, N failed". Exits 1 when any test failed. Expects the module and
 # tools to be built ('make' or 'make test' does that first).
 
@@ -45,7 +46,9 @@ run_suite() {
 }
 
 run_suite "unit tests" make -s --no-print-directory unit
+run_suite "mock SMS gateway" ./tests/lib/test_mock_gateway.sh
 run_suite "integration tests" ./tests/integration/run.sh
+run_suite "SMS integration tests" ./tests/integration/sms.sh
 run_suite "valgrind test" ./tests/integration/valgrind.sh
 
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"

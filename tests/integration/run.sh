@@ -1189,6 +1189,11 @@ ALL_TESTS=(
 	test_tls_slapd_rejects_plain_bind
 )
 
+# tests/integration/sms.sh sources this file for its helpers and stops here.
+if [ -n "${TWOSTEP_INTEGRATION_HELPERS_ONLY:-}" ]; then
+	return 0
+fi
+
 if [ $# -gt 0 ]; then
 	SELECTED_TESTS=("$@")
 else

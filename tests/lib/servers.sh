@@ -744,7 +744,7 @@ stop_all() {
 # `radclient -x`, stderr included. Each ATTR is one "Name = value" string with
 # the value quoted as radclient expects (User-Password = "alice-pw").
 # Message-Authenticator is always added. Returns 0 when a reply arrived
-# within 3 s, 1 otherwise.
+# within TWOSTEP_RADCLIENT_TIMEOUT seconds (default 3), 1 otherwise.
 radius_auth() {
 	if [ $# -lt 1 ]; then
 		_twostep_error "usage: radius_auth PORT 'Name = value'..."
@@ -758,7 +758,7 @@ radius_auth() {
 	input="${input}Message-Authenticator = 0x00"
 
 	output=$(printf '%s\n' "$input" |
-		radclient -x -r 1 -t 3 "127.0.0.1:$port" auth "$TWOSTEP_RADIUS_SECRET" 2>&1) || true
+		radclient -x -r 1 -t "${TWOSTEP_RADCLIENT_TIMEOUT:-3}" "127.0.0.1:$port" auth "$TWOSTEP_RADIUS_SECRET" 2>&1) || true
 	printf '%s\n' "$output"
 	[ "$(radius_reply_code "$output")" != none ]
 }
