@@ -38,7 +38,7 @@ TOOL_BINS	:= $(BUILD)/twostep-state
 FR_LIBDIR	?= /usr/lib/freeradius
 FR_RADDB	?= /etc/freeradius/3.0
 
-.PHONY: all deps headers module tools unit integration test run install clean
+.PHONY: all deps headers module tools unit integration test run install clean bench
 
 all: module tools
 
@@ -82,6 +82,15 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@./scripts/demo.sh
+
+# make bench: throughput and CPU per sign-in against stock modules, written to
+# docs/performance.md (tests/bench/run.sh). make bench SOAK=1: the soak test.
+bench: all $(BUILD)/bench/loadgen
+	@if [ "$(SOAK)" = 1 ]; then ./tests/bench/soak.sh; else ./tests/bench/run.sh; fi
+
+$(BUILD)/bench/loadgen: tests/bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -o $@ $< -loath -lcrypto
 
 install: module
 	install -d $(DESTDIR)$(FR_LIBDIR) $(DESTDIR)$(FR_RADDB)/mods-available $(DESTDIR)$(FR_RADDB)/sites-available
