@@ -19,8 +19,8 @@
 
 #include "state.h"
 
-/** method (1), issue time (8), and the four length bytes. */
-#define CLAIMS_FIXED_LEN	(1 + 8 + 1 + 1 + 1 + 1)
+/** method (1), issue time (8), and the five length bytes. */
+#define CLAIMS_FIXED_LEN	(1 + 8 + 1 + 1 + 1 + 1 + 1)
 
 /** Token bytes that are not claims. */
 #define TOKEN_OVERHEAD		(TWOSTEP_STATE_HEADER_LEN + TWOSTEP_STATE_TAG_LEN)
@@ -140,7 +140,8 @@ twostep_state_rcode_t twostep_state_create(uint8_t *out, size_t *outlen,
 	    (claims->seed_len > TWOSTEP_SEED_MAX) ||
 	    (claims->code_hash_len > TWOSTEP_STATE_CODE_HASH_MAX)) return TWOSTEP_STATE_TOO_LONG;
 
-	ptlen = CLAIMS_FIXED_LEN + user_len + dn_len + claims->seed_len + claims->code_hash_len;
+	ptlen = CLAIMS_FIXED_LEN + user_len + dn_len + claims->seed_len + claims->code_hash_len +
+		(claims->snapshot.flags ? TWOSTEP_STATE_SNAPSHOT_LEN : 0);
 	if (ptlen > CLAIMS_MAX_LEN) return TWOSTEP_STATE_TOO_LONG;
 
 	pt[p++] = (uint8_t)claims->method;
@@ -158,6 +159,16 @@ twostep_state_rcode_t twostep_state_create(uint8_t *out, size_t *outlen,
 	pt[p++] = (uint8_t)claims->code_hash_len;
 	memcpy(pt + p, claims->code_hash, claims->code_hash_len);
 	p += claims->code_hash_len;
+	if (claims->snapshot.flags) {
+		pt[p++] = TWOSTEP_STATE_SNAPSHOT_LEN;
+		pt[p++] = claims->snapshot.flags;
+		for (i = 7; i >= 0; i--) pt[p++] = (uint8_t)(claims->snapshot.last_step >> (i * 8));
+		for (i = 3; i >= 0; i--) pt[p++] = (uint8_t)(claims->snapshot.fail_count >> (i * 8));
+		memcpy(pt + p, claims->snapshot.last_nonce, TWOSTEP_STATE_NONCE_LEN);
+		p += TWOSTEP_STATE_NONCE_LEN;
+	} else {
+		pt[p++] = 0;
+	}
 
 	memcpy(token, TWOSTEP_STATE_MAGIC, TWOSTEP_STATE_MAGIC_LEN);
 	token[TWOSTEP_STATE_MAGIC_LEN] = TWOSTEP_STATE_VERSION;
@@ -203,7 +214,7 @@ static int parse_name(char *dst, uint8_t const *pt, size_t ptlen, size_t *p)
 /** Parse decrypted claims, strictly: every length checked, nothing left over. */
 static int parse_claims(twostep_state_claims_t *claims, uint8_t const *pt, size_t ptlen)
 {
-	size_t		p = 0, seed_len, hash_len;
+	size_t		p = 0, seed_len, hash_len, snapshot_len;
 	uint64_t	issued = 0;
 	int		i;
 
@@ -244,6 +255,19 @@ static int parse_claims(twostep_state_claims_t *claims, uint8_t const *pt, size_
 	memcpy(claims->code_hash, pt + p, hash_len);
 	claims->code_hash_len = hash_len;
 	p += hash_len;
+
+	if (p >= ptlen) return -1;
+	snapshot_len = pt[p++];
+	if (snapshot_len != 0 && snapshot_len != TWOSTEP_STATE_SNAPSHOT_LEN) return -1;
+	if (snapshot_len > ptlen - p) return -1;
+	if (snapshot_len) {
+		claims->snapshot.flags = pt[p++];
+		if (!claims->snapshot.flags) return -1;
+		for (i = 0; i < 8; i++) claims->snapshot.last_step = (claims->snapshot.last_step << 8) | pt[p++];
+		for (i = 0; i < 4; i++) claims->snapshot.fail_count = (claims->snapshot.fail_count << 8) | pt[p++];
+		memcpy(claims->snapshot.last_nonce, pt + p, TWOSTEP_STATE_NONCE_LEN);
+		p += TWOSTEP_STATE_NONCE_LEN;
+	}
 
 	if (p != ptlen) return -1;	/* trailing bytes */
 	return 0;

@@ -14,8 +14,10 @@
  *
  * Claims, before encryption: method (1), issue time (8, big-endian seconds),
  * user name length (1) and bytes, DN length (1) and bytes, seed length (1) and
- * bytes, code hash length (1) and bytes. The whole token must fit in one
- * RADIUS attribute (253 bytes).
+ * bytes, code hash length (1) and bytes, snapshot length (1, 0 or 25) and
+ * the snapshot: flags (1), last step (8), fail count (4), last nonce (12),
+ * integers big-endian. The whole token must fit in one RADIUS attribute
+ * (253 bytes).
  *
  * This file has no FreeRADIUS dependency: unit tests and tools link it alone.
  */
@@ -50,6 +52,24 @@ typedef struct {
 	uint8_t		key[TWOSTEP_STATE_KEY_LEN];	//!< AES-256-GCM key.
 } twostep_state_key_t;
 
+/** Flags of a snapshot: which attributes the user's entry had in round 1. */
+#define TWOSTEP_SNAPSHOT_LAST_STEP	0x01	//!< last_step is set.
+#define TWOSTEP_SNAPSHOT_FAIL_COUNT	0x02	//!< fail_count is set.
+#define TWOSTEP_SNAPSHOT_LAST_NONCE	0x04	//!< last_nonce is set.
+#define TWOSTEP_STATE_SNAPSHOT_LEN	(1 + 8 + 4 + TWOSTEP_STATE_NONCE_LEN)	//!< Encoded size.
+
+/** The replay and failure counters of the user's entry as round 1 read them.
+ *
+ * Round 2 writes new values with a compare-and-swap modify that deletes
+ * exactly these, so it fails when any server changed them in between.
+ */
+typedef struct {
+	uint8_t			flags;				//!< TWOSTEP_SNAPSHOT_* bits.
+	uint64_t		last_step;			//!< Last accepted TOTP time step.
+	uint32_t		fail_count;			//!< Consecutive wrong codes.
+	uint8_t			last_nonce[TWOSTEP_STATE_NONCE_LEN];	//!< Nonce of the last answered challenge.
+} twostep_state_snapshot_t;
+
 /** What a token asserts about a pending challenge. */
 typedef struct {
 	twostep_method_t	method;				//!< Method the challenge asked for.
@@ -61,6 +81,7 @@ typedef struct {
 	uint8_t			code_hash[TWOSTEP_STATE_CODE_HASH_MAX];	//!< Keyed hash of the SMS code sent.
 	size_t			code_hash_len;			//!< Bytes used in code_hash, 0 for TOTP.
 	uint8_t			nonce[TWOSTEP_STATE_NONCE_LEN];	//!< Token nonce, set by verify only.
+	twostep_state_snapshot_t	snapshot;		//!< The entry's counters when round 1 read it.
 } twostep_state_claims_t;
 
 /** Result of creating or verifying a token. */

@@ -132,9 +132,13 @@ static void test_round_trip(void **state)
 	in.method = TWOSTEP_METHOD_SMS;
 	memset(in.code_hash, 0xab, TWOSTEP_STATE_CODE_HASH_MAX);
 	in.code_hash_len = TWOSTEP_STATE_CODE_HASH_MAX;
+	in.snapshot.flags = TWOSTEP_SNAPSHOT_LAST_STEP | TWOSTEP_SNAPSHOT_FAIL_COUNT | TWOSTEP_SNAPSHOT_LAST_NONCE;
+	in.snapshot.last_step = 56789012345ULL;
+	in.snapshot.fail_count = 7;
+	memset(in.snapshot.last_nonce, 0x5a, TWOSTEP_STATE_NONCE_LEN);
 	len = mint(tok, &key_a, &in);
 
-	assert_int_equal(len, TWOSTEP_STATE_HEADER_LEN + 13 + 5 + 37 + 20 + 32 + TWOSTEP_STATE_TAG_LEN);
+	assert_int_equal(len, TWOSTEP_STATE_HEADER_LEN + 14 + 5 + 37 + 20 + 32 + TWOSTEP_STATE_SNAPSHOT_LEN + TWOSTEP_STATE_TAG_LEN);
 	assert_memory_equal(tok, "2SV\x01\x01", 5);
 	assert_true(twostep_state_is_ours(tok, len));
 
@@ -148,6 +152,10 @@ static void test_round_trip(void **state)
 	assert_memory_equal(out.nonce, tok + TWOSTEP_STATE_MAGIC_LEN + 2, TWOSTEP_STATE_NONCE_LEN);
 	assert_int_equal(out.code_hash_len, TWOSTEP_STATE_CODE_HASH_MAX);
 	assert_memory_equal(out.code_hash, in.code_hash, TWOSTEP_STATE_CODE_HASH_MAX);
+	assert_int_equal(out.snapshot.flags, in.snapshot.flags);
+	assert_int_equal(out.snapshot.last_step, in.snapshot.last_step);
+	assert_int_equal(out.snapshot.fail_count, in.snapshot.fail_count);
+	assert_memory_equal(out.snapshot.last_nonce, in.snapshot.last_nonce, TWOSTEP_STATE_NONCE_LEN);
 
 	/* TOTP, no seed, UTF-8 names, a key id of 255. */
 	make_claims(&in, "J\xc3\xbcrgen", "cn=J\xc3\xbcrgen M\xc3\xbcller\\2c Jr.,dc=example,dc=org", 0, NOW);
@@ -406,7 +414,7 @@ static void test_truncated(void **state)
 		free(copy);
 
 		if (i < TWOSTEP_STATE_MAGIC_LEN) want = TWOSTEP_STATE_NOT_OURS;
-		else if (i < TWOSTEP_STATE_HEADER_LEN + 13 + TWOSTEP_STATE_TAG_LEN) want = TWOSTEP_STATE_MALFORMED;
+		else if (i < TWOSTEP_STATE_HEADER_LEN + 14 + TWOSTEP_STATE_TAG_LEN) want = TWOSTEP_STATE_MALFORMED;
 		else want = TWOSTEP_STATE_FORGED;
 
 		if (rc != want) {
@@ -457,19 +465,19 @@ static void test_too_long(void **state)
 	assert_int_equal(len, 0);
 
 	/*
-	 *	Exactly 253 bytes: 17 header + 13 fixed claims + 16 tag = 46,
-	 *	leaving 207 for user (8) + seed (20) + DN (179).
+	 *	Exactly 253 bytes: 17 header + 14 fixed claims + 16 tag = 47,
+	 *	leaving 206 for user (8) + seed (20) + DN (178).
 	 */
-	memset(dn, 'd', 179);
-	dn[179] = '\0';
+	memset(dn, 'd', 178);
+	dn[178] = '\0';
 	make_claims(&c, "user0001", dn, 20, NOW);
 	len = mint(tok, &key_a, &c);
 	assert_int_equal(len, TWOSTEP_STATE_MAX_LEN);
 	assert_int_equal(verify(tok, len, &key_a, 1, NOW, "user0001", NULL), TWOSTEP_STATE_OK);
 
 	/* One byte more. */
-	dn[179] = 'd';
-	dn[180] = '\0';
+	dn[178] = 'd';
+	dn[179] = '\0';
 	make_claims(&c, "user0001", dn, 20, NOW);
 	assert_int_equal(twostep_state_create(tok, &len, &key_a, &c), TWOSTEP_STATE_TOO_LONG);
 
@@ -541,31 +549,38 @@ typedef struct {
 #define ISSUED_BYTES	0x00, 0x00, 0x00, 0x00, 0x65, 0x53, 0xf1, 0x00	/* 1700000000 */
 
 static layout_case_t const layout_cases[] = {
-	{ "good",		1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_OK },
-	{ "good, SMS",		1, { 2, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 0, 2, 'H','H' },	20, TWOSTEP_STATE_OK },
-	{ "version 2",		2, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "version 0",		0, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "method 0",		1, { 0, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "method 3",		1, { 3, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "trailing byte",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
-	{ "seed length short",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 3, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
+	{ "good",		1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_OK },
+	{ "good, SMS",		1, { 2, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 0, 2, 'H','H', 0 },	21, TWOSTEP_STATE_OK },
+	{ "good, snapshot",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 1, 'S', 0, 25, 1,
+				     0,0,0,0,0,0,0,9, 0,0,0,2, 'N','N','N','N','N','N','N','N','N','N','N','N' },	45, TWOSTEP_STATE_OK },
+	{ "version 2",		2, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "version 0",		0, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "method 0",		1, { 0, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "method 3",		1, { 3, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "trailing byte",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0, 0 },	23, TWOSTEP_STATE_MALFORMED },
+	{ "seed length short",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 3, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
 	{ "seed length missing", 1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n' },		18, TWOSTEP_STATE_MALFORMED },
 	{ "hash length missing", 1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S' },	20, TWOSTEP_STATE_MALFORMED },
-	{ "hash length short",	1, { 2, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 0, 3, 'H','H' },	20, TWOSTEP_STATE_MALFORMED },
-	{ "DN length long",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 9, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "user length long",	1, { 1, ISSUED_BYTES, 200, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "user length short",	1, { 1, ISSUED_BYTES, 4, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "NUL in user",	1, { 1, ISSUED_BYTES, 5, 'a','l', 0, 'c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "NUL in DN",		1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 0, 'n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
-	{ "fixed part only",	1, { 1, ISSUED_BYTES, 0, 0, 0 },					12, TWOSTEP_STATE_MALFORMED },
+	{ "hash length short",	1, { 2, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 0, 3, 'H','H', 0 },	21, TWOSTEP_STATE_MALFORMED },
+	{ "snapshot missing",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0 },	21, TWOSTEP_STATE_MALFORMED },
+	{ "snapshot length 24",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 1, 'S', 0, 24, 1,
+				     0,0,0,0,0,0,0,9, 0,0,0,2, 'N','N','N','N','N','N','N','N','N','N','N' },	44, TWOSTEP_STATE_MALFORMED },
+	{ "snapshot flags 0",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 1, 'S', 0, 25, 0,
+				     0,0,0,0,0,0,0,9, 0,0,0,2, 'N','N','N','N','N','N','N','N','N','N','N','N' },	44, TWOSTEP_STATE_MALFORMED },
+	{ "DN length long",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 9, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "user length long",	1, { 1, ISSUED_BYTES, 200, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "user length short",	1, { 1, ISSUED_BYTES, 4, 'a','l','i','c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "NUL in user",	1, { 1, ISSUED_BYTES, 5, 'a','l', 0, 'c','e', 2, 'd','n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "NUL in DN",		1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 2, 0, 'n', 1, 'S', 0, 0 },	22, TWOSTEP_STATE_MALFORMED },
+	{ "fixed part only",	1, { 1, ISSUED_BYTES, 0, 0, 0, 0 },					13, TWOSTEP_STATE_MALFORMED },
 	{ "seed over 64",	1, { 1, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 65,
 				     'S','S','S','S','S','S','S','S','S','S','S','S','S','S','S','S',
 				     'S','S','S','S','S','S','S','S','S','S','S','S','S','S','S','S',
 				     'S','S','S','S','S','S','S','S','S','S','S','S','S','S','S','S',
-				     'S','S','S','S','S','S','S','S','S','S','S','S','S','S','S','S', 'S', 0 },	83, TWOSTEP_STATE_MALFORMED },
+				     'S','S','S','S','S','S','S','S','S','S','S','S','S','S','S','S', 'S', 0, 0 },	84, TWOSTEP_STATE_MALFORMED },
 	{ "hash over 32",	1, { 2, ISSUED_BYTES, 5, 'a','l','i','c','e', 0, 0, 33,
 				     'H','H','H','H','H','H','H','H','H','H','H','H','H','H','H','H',
-				     'H','H','H','H','H','H','H','H','H','H','H','H','H','H','H','H', 'H' },	51, TWOSTEP_STATE_MALFORMED },
+				     'H','H','H','H','H','H','H','H','H','H','H','H','H','H','H','H', 'H', 0 },	52, TWOSTEP_STATE_MALFORMED },
 };
 
 static void test_layout(void **state)
