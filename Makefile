@@ -21,7 +21,7 @@ MODULE_LIBS	:= -lldap -llber -loath -lcurl -lcrypto -lpthread
 
 # Files with no FreeRADIUS dependency, shared by the module, the unit tests and the tools.
 PURE_SRCS	:= rlm_twostep/state.c rlm_twostep/otp.c rlm_twostep/escape.c rlm_twostep/crypto.c \
-		   rlm_twostep/replay.c rlm_twostep/policy.c rlm_twostep/smsutil.c
+		   rlm_twostep/replay.c rlm_twostep/policy.c rlm_twostep/smsutil.c rlm_twostep/username.c
 MODULE_SRCS	:= rlm_twostep/rlm_twostep.c rlm_twostep/signin.c rlm_twostep/challenge.c rlm_twostep/sms.c \
 		   rlm_twostep/ldap.c rlm_twostep/directory.c \
 		   $(PURE_SRCS)

@@ -189,6 +189,40 @@ check_rejected "alice cannot write her own last step" can_modify "$ALICE" alice-
 changetype: modify
 replace: twostepLastStep
 twostepLastStep: 1"
+check "radius account writes alice's last challenge" can_modify "$RADIUS" radius-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepLastChallenge
+twostepLastChallenge: 0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+expect_equal "alice reads her own last challenge" \
+	0a1b2c3d4e5f60718293a4b5c6d7e8f9 "$(read_attr "$ALICE" alice-pw "$ALICE" twostepLastChallenge)"
+expect_equal "bob cannot read alice's last challenge" \
+	"" "$(read_attr "$BOB" bob-pw "$ALICE" twostepLastChallenge)"
+# Compare-and-swap: delete the value read, add the new one. The match is
+# case-exact, so the old value in upper case does not match.
+check_rejected "last challenge swap from a wrong-case value fails" can_modify "$RADIUS" radius-pw \
+	"dn: $ALICE
+changetype: modify
+delete: twostepLastChallenge
+twostepLastChallenge: 0A1B2C3D4E5F60718293A4B5C6D7E8F9
+-
+add: twostepLastChallenge
+twostepLastChallenge: ffffffffffffffffffffffffffffffff"
+check "radius account swaps alice's last challenge" can_modify "$RADIUS" radius-pw \
+	"dn: $ALICE
+changetype: modify
+delete: twostepLastChallenge
+twostepLastChallenge: 0a1b2c3d4e5f60718293a4b5c6d7e8f9
+-
+add: twostepLastChallenge
+twostepLastChallenge: 11111111111111111111111111111111"
+check_rejected "alice cannot write her own last challenge" can_modify "$ALICE" alice-pw \
+	"dn: $ALICE
+changetype: modify
+replace: twostepLastChallenge
+twostepLastChallenge: 00000000000000000000000000000000"
+expect_equal "alice's last challenge is the swapped one" \
+	11111111111111111111111111111111 "$(read_attr "$RADIUS" radius-pw "$ALICE" twostepLastChallenge)"
 check_rejected "alice cannot write her own seed" can_modify "$ALICE" alice-pw \
 	"dn: $ALICE
 changetype: modify
