@@ -9,6 +9,8 @@
  */
 RCSID("$Id$")
 
+#include <ctype.h>
+
 #include "challenge.h"
 #include "sms.h"
 #include "otp.h"
@@ -28,8 +30,9 @@ static char const *fill(REQUEST *request, char const *tmpl, char const *name, ch
 }
 
 /** Seal the claims into a State and make the reply an Access-Challenge. */
-static void issue_state(rlm_twostep_t const *inst, REQUEST *request, twostep_state_claims_t *claims,
-			char const *reason, char const *message, twostep_challenge_t *out)
+static void issue_state(rlm_twostep_t const *inst, REQUEST *request, twostep_subject_t const *subject,
+			twostep_state_claims_t *claims, char const *reason, char const *message,
+			twostep_challenge_t *out)
 {
 	uint8_t			token[TWOSTEP_STATE_MAX_LEN];
 	size_t			token_len = 0;
@@ -40,7 +43,9 @@ static void issue_state(rlm_twostep_t const *inst, REQUEST *request, twostep_sta
 	out->reply = inst->msg.unavailable;
 
 	claims->issued = time(NULL);
-	if (strlcpy(claims->user, request->username->vp_strvalue, sizeof(claims->user)) >= sizeof(claims->user)) {
+	claims->snapshot = subject->snapshot;
+	if ((strlcpy(claims->user, subject->name, sizeof(claims->user)) >= sizeof(claims->user)) ||
+	    (strlcpy(claims->dn, subject->dn, sizeof(claims->dn)) >= sizeof(claims->dn))) {
 		rcode = TWOSTEP_STATE_TOO_LONG;
 	} else {
 		rcode = twostep_state_create(token, &token_len, &inst->keys[0], claims);
@@ -70,6 +75,62 @@ static void issue_state(rlm_twostep_t const *inst, REQUEST *request, twostep_sta
 	out->reply = message;
 }
 
+/** Parse a decimal counter that fits max. @return 0, or -1 when it is not a plain decimal number. */
+static int parse_counter(uint64_t *out, char const *value, uint64_t max)
+{
+	char		*end;
+	unsigned long long number;
+
+	if (!value || !isdigit((uint8_t) value[0]) || (value[0] == '0' && value[1])) return -1;
+	errno = 0;
+	number = strtoull(value, &end, 10);
+	if (errno || *end || number > max) return -1;
+	*out = number;
+	return 0;
+}
+
+/** Read the entry's replay and failure counters into a snapshot for the State.
+ *
+ * @return 0, or -1 when a value is malformed (logged): no answer could then
+ *	   be recorded, so the caller fails the sign-in instead of challenging.
+ */
+int twostep_challenge_snapshot(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
+			       twostep_state_snapshot_t *snapshot)
+{
+	uint64_t value;
+
+	memset(snapshot, 0, sizeof(*snapshot));
+	snapshot->flags = TWOSTEP_SNAPSHOT_READ;
+	if (user->last_step) {
+		if (parse_counter(&snapshot->last_step, user->last_step, UINT64_MAX) < 0) {
+			REDEBUG("%s: %s \"%s\" is not a number; fix or delete it", user->dn, inst->attrs.last_step,
+				user->last_step);
+			return -1;
+		}
+		snapshot->flags |= TWOSTEP_SNAPSHOT_LAST_STEP;
+	}
+	if (user->fail_count) {
+		if (parse_counter(&value, user->fail_count, UINT32_MAX) < 0) {
+			REDEBUG("%s: %s \"%s\" is not a number; fix or delete it", user->dn, inst->attrs.fail_count,
+				user->fail_count);
+			return -1;
+		}
+		snapshot->fail_count = (uint32_t) value;
+		snapshot->flags |= TWOSTEP_SNAPSHOT_FAIL_COUNT;
+	}
+	if (user->last_challenge) {
+		if (strlen(user->last_challenge) != 2 * TWOSTEP_STATE_NONCE_LEN ||
+		    fr_hex2bin(snapshot->last_nonce, sizeof(snapshot->last_nonce), user->last_challenge,
+			       strlen(user->last_challenge)) != TWOSTEP_STATE_NONCE_LEN) {
+			REDEBUG("%s: %s \"%s\" is not %d hex digits; fix or delete it", user->dn,
+				inst->attrs.last_challenge, user->last_challenge, 2 * TWOSTEP_STATE_NONCE_LEN);
+			return -1;
+		}
+		snapshot->flags |= TWOSTEP_SNAPSHOT_LAST_NONCE;
+	}
+	return 0;
+}
+
 /** Decode a user's base32 TOTP seed. @return 0, or -1 when it is not valid base32 (logged). */
 int twostep_challenge_seed(UNUSED rlm_twostep_t const *inst, REQUEST *request, char const *dn, char const *secret,
 			   uint8_t *seed, size_t *seed_len)
@@ -93,24 +154,23 @@ bool twostep_challenge_phone(rlm_twostep_t const *inst, char const *phone, char 
  *
  * @param[in] inst	Module instance.
  * @param[in] request	Current request.
- * @param[in] dn	The user's DN.
+ * @param[in] subject	The user: name, DN and counters.
  * @param[in] seed	Raw TOTP seed.
  * @param[in] seed_len	Its length.
  * @param[in] message	Reply-Message of the challenge.
  * @param[out] out	What happened.
  */
-void twostep_challenge_totp(rlm_twostep_t const *inst, REQUEST *request, char const *dn,
+void twostep_challenge_totp(rlm_twostep_t const *inst, REQUEST *request, twostep_subject_t const *subject,
 			    uint8_t const *seed, size_t seed_len, char const *message, twostep_challenge_t *out)
 {
 	twostep_state_claims_t claims;
 
 	memset(&claims, 0, sizeof(claims));
 	claims.method = TWOSTEP_METHOD_TOTP;
-	strlcpy(claims.dn, dn, sizeof(claims.dn));
 	memcpy(claims.seed, seed, seed_len);
 	claims.seed_len = seed_len;
 
-	issue_state(inst, request, &claims, "challenge-sent", message, out);
+	issue_state(inst, request, subject, &claims, "challenge-sent", message, out);
 	twostep_wipe(&claims, sizeof(claims));
 }
 
@@ -230,13 +290,15 @@ static int sms_reserve(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap
  *
  * @param[in] inst	Module instance.
  * @param[in] request	Current request.
+ * @param[in] subject	The user: name, DN and counters.
  * @param[in] user	The user's entry (DN, phone, recent send times).
  * @param[in] seed	Raw TOTP seed, carried so the user can switch to the app, or NULL.
  * @param[in] seed_len	Its length, 0 for none.
  * @param[out] out	What happened.
  */
-void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
-			   uint8_t const *seed, size_t seed_len, twostep_challenge_t *out)
+void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_subject_t const *subject,
+			   twostep_ldap_user_t const *user, uint8_t const *seed, size_t seed_len,
+			   twostep_challenge_t *out)
 {
 	twostep_sms_conf_t const	*sms = &inst->sms;
 	twostep_state_claims_t		claims;
@@ -248,7 +310,7 @@ void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_
 
 	if (sms->num_gateways == 0) {
 		if (seed_len) {
-			twostep_challenge_totp(inst, request, user->dn, seed, seed_len, inst->msg.totp_challenge, out);
+			twostep_challenge_totp(inst, request, subject, seed, seed_len, inst->msg.totp_challenge, out);
 			if (out->result == TWOSTEP_RESULT_CHALLENGE) out->reason = "sms-unavailable-totp";
 			return;
 		}
@@ -309,7 +371,7 @@ void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_
 
 	if (twostep_sms_send(inst, request, e164, masked, code) != TWOSTEP_SMS_SENT) {
 		if (seed_len) {
-			twostep_challenge_totp(inst, request, user->dn, seed, seed_len, inst->msg.sms_fallback, out);
+			twostep_challenge_totp(inst, request, subject, seed, seed_len, inst->msg.sms_fallback, out);
 			if (out->result == TWOSTEP_RESULT_CHALLENGE) out->reason = "sms-failed-totp";
 			goto finish;
 		}
@@ -319,12 +381,11 @@ void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_
 	}
 
 	claims.method = TWOSTEP_METHOD_SMS;
-	strlcpy(claims.dn, user->dn, sizeof(claims.dn));
 	if (seed_len) {
 		memcpy(claims.seed, seed, seed_len);
 		claims.seed_len = seed_len;
 	}
-	issue_state(inst, request, &claims, "sms-sent", fill(request, inst->msg.sms_challenge, "number", masked), out);
+	issue_state(inst, request, subject, &claims, "sms-sent", fill(request, inst->msg.sms_challenge, "number", masked), out);
 
 finish:
 	twostep_wipe(code, sizeof(code));

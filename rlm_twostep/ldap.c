@@ -337,6 +337,10 @@ static void read_user_values(rlm_twostep_t const *inst, REQUEST *request, LDAP *
 	user->phone = twostep_ldap_first_value(request, handle, entry, a->phone);
 	user->member_of = twostep_ldap_all_values(request, handle, entry, a->member_of);
 	user->sms_sent = twostep_ldap_all_values(request, handle, entry, inst->sms.sent_attr);
+	user->last_step = twostep_ldap_first_value(request, handle, entry, a->last_step);
+	user->fail_count = twostep_ldap_first_value(request, handle, entry, a->fail_count);
+	user->locked_until = twostep_ldap_first_value(request, handle, entry, a->locked_until);
+	user->last_challenge = twostep_ldap_first_value(request, handle, entry, a->last_challenge);
 }
 
 /** Read the 2SV attributes of a user whose DN is known (round 2: a new SMS code).
@@ -348,7 +352,8 @@ twostep_ldap_rcode_t twostep_ldap_read_user(rlm_twostep_t const *inst, REQUEST *
 {
 	twostep_ldap_attrs_t const *a = &inst->attrs;
 	char const		*attrs[] = { a->totp_secret, a->method, a->exempt, a->exempt_until,
-					     a->phone, a->member_of, inst->sms.sent_attr, NULL };
+					     a->phone, a->member_of, inst->sms.sent_attr, a->last_step, a->fail_count,
+					     a->locked_until, a->last_challenge, NULL };
 	twostep_ldap_conn_t	*conn;
 	LDAPMessage		*result;
 	twostep_ldap_rcode_t	rcode;
@@ -463,7 +468,8 @@ twostep_ldap_rcode_t twostep_ldap_find_user(rlm_twostep_t const *inst, REQUEST *
 	twostep_ldap_conn_t	*conn;
 	char			*filter = NULL;
 	char const		*attrs[] = { a->totp_secret, a->method, a->exempt, a->exempt_until,
-					     a->phone, a->member_of, inst->sms.sent_attr, NULL };
+					     a->phone, a->member_of, inst->sms.sent_attr, a->last_step, a->fail_count,
+					     a->locked_until, a->last_challenge, NULL };
 	LDAPMessage		*result, *entry;
 	twostep_ldap_rcode_t	rcode;
 	char			*dn;

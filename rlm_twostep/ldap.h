@@ -37,6 +37,10 @@ typedef struct {
 	char		*phone;		//!< Phone number.
 	char		**member_of;	//!< Groups from the member-of attribute, a talloc array.
 	char		**sms_sent;	//!< Recent SMS send times (GeneralizedTime), a talloc array.
+	char		*last_step;	//!< Last accepted TOTP time step.
+	char		*fail_count;	//!< Consecutive wrong codes.
+	char		*locked_until;	//!< End of a second-factor lock-out (GeneralizedTime).
+	char		*last_challenge; //!< Nonce of the last answered challenge, hex.
 } twostep_ldap_user_t;
 
 int twostep_ldap_init(rlm_twostep_t *inst);

@@ -15,6 +15,7 @@ RCSID("$Id$")
 #include "directory.h"
 #include "signin.h"
 #include "sms.h"
+#include "username.h"
 #include "otp.h"
 #include "crypto.h"
 
@@ -59,6 +60,16 @@ static const CONF_PARSER attributes_config[] = {
 	  "member" },
 	{ "sms_sent", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, sms.sent_attr),
 	  "twostepSmsSent" },
+	{ "last_step", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.last_step),
+	  "twostepLastStep" },
+	{ "fail_count", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.fail_count),
+	  "twostepFailCount" },
+	{ "locked_until", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.locked_until),
+	  "twostepLockedUntil" },
+	{ "lock_reason", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.lock_reason),
+	  "twostepLockReason" },
+	{ "last_challenge", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, attrs.last_challenge),
+	  "twostepLastChallenge" },
 	CONF_PARSER_TERMINATOR
 };
 
@@ -85,6 +96,18 @@ static const CONF_PARSER sms_config[] = {
 	{ "min_interval", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.min_interval), "30" },
 	{ "max_per_hour", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.max_per_hour), "5" },
 	{ "max_per_hour_total", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, sms.max_per_hour_total), "1000" },
+	CONF_PARSER_TERMINATOR
+};
+
+static const CONF_PARSER user_name_config[] = {
+	{ "case", FR_CONF_OFFSET(PW_TYPE_STRING | PW_TYPE_NOT_EMPTY, rlm_twostep_t, guard.case_str), "lower" },
+	{ "strip_realm", FR_CONF_OFFSET(PW_TYPE_BOOLEAN, rlm_twostep_t, guard.strip_realm), "no" },
+	CONF_PARSER_TERMINATOR
+};
+
+static const CONF_PARSER lockout_config[] = {
+	{ "max_failures", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, guard.max_failures), "10" },
+	{ "duration", FR_CONF_OFFSET(PW_TYPE_INTEGER, rlm_twostep_t, guard.lockout_duration), "900" },
 	CONF_PARSER_TERMINATOR
 };
 
@@ -129,6 +152,10 @@ static const CONF_PARSER messages_config[] = {
 	  "Too many codes were requested. Try again in {wait}." },
 	{ "phone_invalid", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.phone_invalid),
 	  "No phone number that can receive codes is on file for your account. Contact your IT helpdesk." },
+	{ "code_reused", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.code_reused),
+	  "This code was already used. Wait for the next code from your app, then enter it." },
+	{ "locked", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.locked),
+	  "Too many wrong codes. Sign-in is blocked for a while; try again later or contact your IT helpdesk." },
 	{ "no_app", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.no_app),
 	  "No authenticator app is set up for your account. Sign in again and use the code sent to your phone." },
 	{ "unavailable", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.unavailable),
@@ -141,6 +168,8 @@ static const CONF_PARSER module_config[] = {
 	{ "attributes", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) attributes_config },
 	{ "policy", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) policy_config },
 	{ "sms", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) sms_config },
+	{ "user_name", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) user_name_config },
+	{ "lockout", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) lockout_config },
 	{ "totp", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) totp_config },
 	{ "state", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) state_config },
 	{ "messages", FR_CONF_POINTER(PW_TYPE_SUBSECTION, NULL), (void const *) messages_config },
@@ -276,7 +305,9 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 	    (check_range(conf, "sms.send_budget", inst->sms.send_budget, 500, 30000) < 0) ||
 	    (check_range(conf, "sms.min_interval", inst->sms.min_interval, 0, 3600) < 0) ||
 	    (check_range(conf, "sms.max_per_hour", inst->sms.max_per_hour, 1, 100) < 0) ||
-	    (check_range(conf, "sms.max_per_hour_total", inst->sms.max_per_hour_total, 1, 10000000) < 0)) {
+	    (check_range(conf, "sms.max_per_hour_total", inst->sms.max_per_hour_total, 1, 10000000) < 0) ||
+	    (check_range(conf, "lockout.max_failures", inst->guard.max_failures, 1, 1000) < 0) ||
+	    (check_range(conf, "lockout.duration", inst->guard.lockout_duration, 1, 86400 * 7) < 0)) {
 		return -1;
 	}
 
@@ -317,6 +348,11 @@ static int mod_instantiate(CONF_SECTION *conf, void *instance)
 		return -1;
 	}
 
+	if (twostep_username_parse_case((twostep_case_t *) &inst->guard.case_rule, inst->guard.case_str) < 0) {
+		cf_log_err_cs(conf, "Invalid value \"%s\" for \"user_name.case\": use keep, lower or upper",
+			      inst->guard.case_str);
+		return -1;
+	}
 	if (parse_sms(conf, inst) < 0) return -1;
 
 	if (twostep_dir_init(inst) < 0) {
@@ -376,6 +412,7 @@ static rlm_rcode_t CC_HINT(nonnull) mod_authenticate(void *instance, REQUEST *re
 {
 	rlm_twostep_t const	*inst = instance;
 	VALUE_PAIR		*state, *password;
+	char			name[TWOSTEP_STATE_NAME_MAX + 1];
 
 	if (!request->username) {
 		REDEBUG("Request has no User-Name");
@@ -390,11 +427,21 @@ static rlm_rcode_t CC_HINT(nonnull) mod_authenticate(void *instance, REQUEST *re
 		return RLM_MODULE_INVALID;
 	}
 
+	/* One spelling per user: the search, the State and the counters all use it. */
+	if (twostep_username_normalise(name, sizeof(name), request->username->vp_strvalue,
+				       (twostep_case_t) inst->guard.case_rule, inst->guard.strip_realm) < 0) {
+		REDEBUG("User-Name is empty, too long or contains control characters after normalisation");
+		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "user-name-invalid", NULL, NULL, inst->msg.login_failed);
+		return RLM_MODULE_REJECT;
+	}
+	if (strcmp(name, request->username->vp_strvalue) != 0) RDEBUG2("User-Name normalised to \"%s\"", name);
+	pair_make_request("Stripped-User-Name", name, T_OP_SET);
+
 	state = fr_pair_find_by_num(request->packet->vps, PW_STATE, 0, TAG_ANY);
 	if (state && twostep_state_is_ours(state->vp_octets, state->vp_length)) {
-		return twostep_round_code(inst, request, state, password);
+		return twostep_round_code(inst, request, name, state, password);
 	}
-	return twostep_round_password(inst, request, password);
+	return twostep_round_password(inst, request, name, password);
 }
 
 extern module_t rlm_twostep;

@@ -45,6 +45,11 @@ typedef struct {
 	char const		*allowed_methods;	//!< Policy: allowed methods, multi-valued.
 	char const		*policy_object_class;	//!< Object class of policy entries.
 	char const		*group_member;		//!< Group: attribute listing member DNs.
+	char const		*last_step;		//!< User: last accepted TOTP time step.
+	char const		*fail_count;		//!< User: consecutive wrong codes.
+	char const		*locked_until;		//!< User: end of a second-factor lock-out.
+	char const		*lock_reason;		//!< User: why the lock-out happened.
+	char const		*last_challenge;	//!< User: nonce of the last answered challenge.
 } twostep_ldap_attrs_t;
 
 /** Policy settings, from the "policy" section. */
@@ -107,6 +112,15 @@ typedef struct {
 	twostep_sms_window_t	*window;		//!< Sends of the last hour; has its own lock.
 } twostep_sms_conf_t;
 
+/** User-Name normalisation and lock-out, from the "user_name" and "lockout" sections. */
+typedef struct {
+	char const		*case_str;		//!< "keep", "lower" or "upper".
+	int			case_rule;		//!< Parsed case_str (twostep_case_t).
+	bool			strip_realm;		//!< Drop "DOMAIN\\" and "@realm".
+	uint32_t		max_failures;		//!< Wrong codes in a row before a lock-out.
+	uint32_t		lockout_duration;	//!< Seconds a lock-out lasts.
+} twostep_guard_conf_t;
+
 /** Cache of policy and group entries read from LDAP (directory.c). */
 typedef struct twostep_dir_cache twostep_dir_cache_t;
 
@@ -125,6 +139,8 @@ typedef struct {
 	char const		*sms_limited;		//!< A send limit was reached; "{wait}" is the time to wait.
 	char const		*phone_invalid;		//!< No usable phone number on file.
 	char const		*no_app;		//!< The user asked for the app but has none.
+	char const		*code_reused;		//!< The right code, already used: wait for the next.
+	char const		*locked;		//!< Too many wrong codes: locked out for a while.
 	char const		*unavailable;		//!< Backend failure.
 } twostep_messages_t;
 
@@ -137,6 +153,7 @@ typedef struct {
 	twostep_ldap_attrs_t	attrs;			//!< LDAP attribute names.
 	twostep_policy_conf_t	policy;			//!< Policy settings.
 	twostep_sms_conf_t	sms;			//!< SMS settings and gateways.
+	twostep_guard_conf_t	guard;			//!< User-Name normalisation and lock-out.
 
 	uint32_t		time_step;		//!< TOTP step in seconds.
 	uint32_t		digits;			//!< TOTP code length.

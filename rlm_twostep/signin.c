@@ -156,11 +156,19 @@ static char const *decided_by(rlm_twostep_t const *inst, twostep_policy_result_t
  * The TOTP seed, when the user has one, goes into an SMS State too, so the
  * user can switch to the app, and serves as the fallback when SMS fails.
  */
-static void challenge_user(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
-			   bool by_sms, twostep_challenge_t *out)
+static void challenge_user(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+			   twostep_ldap_user_t const *user, bool by_sms, twostep_challenge_t *out)
 {
-	uint8_t	seed[TWOSTEP_SEED_MAX];
-	size_t	seed_len = sizeof(seed);
+	uint8_t			seed[TWOSTEP_SEED_MAX];
+	size_t			seed_len = sizeof(seed);
+	twostep_subject_t	subject = { .name = name, .dn = user->dn };
+
+	if (twostep_challenge_snapshot(inst, request, user, &subject.snapshot) < 0) {
+		out->result = TWOSTEP_RESULT_FAIL;
+		out->reason = "counters-invalid";
+		out->reply = inst->msg.unavailable;
+		return;
+	}
 
 	if (!user->totp_secret || twostep_challenge_seed(inst, request, user->dn, user->totp_secret,
 							 seed, &seed_len) < 0) {
@@ -174,9 +182,9 @@ static void challenge_user(rlm_twostep_t const *inst, REQUEST *request, twostep_
 	}
 
 	if (by_sms) {
-		twostep_challenge_sms(inst, request, user, seed, seed_len, out);
+		twostep_challenge_sms(inst, request, &subject, user, seed, seed_len, out);
 	} else {
-		twostep_challenge_totp(inst, request, user->dn, seed, seed_len, inst->msg.totp_challenge, out);
+		twostep_challenge_totp(inst, request, &subject, seed, seed_len, inst->msg.totp_challenge, out);
 	}
 	twostep_wipe(seed, sizeof(seed));
 }
@@ -185,7 +193,8 @@ static void challenge_user(rlm_twostep_t const *inst, REQUEST *request, twostep_
  *	After a correct password: decide with the policy, then accept,
  *	challenge or reject.
  */
-static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user)
+static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+				     twostep_ldap_user_t const *user)
 {
 	twostep_policy_t	policy;
 	twostep_policy_user_t	in;
@@ -238,19 +247,30 @@ static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request
 		break;
 	}
 
-	challenge_user(inst, request, user, result.method == TWOSTEP_POLICY_METHOD_SMS, &out);
+	challenge_user(inst, request, name, user, result.method == TWOSTEP_POLICY_METHOD_SMS, &out);
 	twostep_decide(inst, request, out.result, out.reason, user->dn, by, out.reply);
 	return out.result;
+}
+
+/** Send the bind a known user would cost, to a DN that does not exist. Its result is ignored. */
+static void unknown_user_bind(rlm_twostep_t const *inst, REQUEST *request, VALUE_PAIR *password)
+{
+	char *dn = talloc_typed_asprintf(request, "cn=rlm-twostep-unknown-user,%s", inst->ldap.base_dn);
+
+	(void) twostep_ldap_check_password(inst, request, dn, password->vp_strvalue, password->vp_length);
+	talloc_free(dn);
 }
 
 /*
  *	Round 1: check the password, then challenge for the code.
  */
-rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, VALUE_PAIR *password)
+rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+				   VALUE_PAIR *password)
 {
 	twostep_ldap_user_t	user;
 	twostep_ldap_rcode_t	rcode;
 	twostep_result_t	decision;
+	int64_t			locked_until;
 
 	/* An empty password would make the bind anonymous: it never reaches LDAP. */
 	if (password->vp_length == 0) {
@@ -264,6 +284,11 @@ rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, 
 		break;
 
 	case TWOSTEP_LDAP_NOT_FOUND:
+		/*
+		 *	The same LDAP work as for a known user: one bind, bound
+		 *	to fail, so an unknown name cannot be told apart.
+		 */
+		unknown_user_bind(inst, request, password);
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "user-not-found", NULL, NULL, inst->msg.login_failed);
 		return RLM_MODULE_REJECT;
 
@@ -301,7 +326,16 @@ rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, 
 		goto finish;
 	}
 
-	decision = apply_policy(inst, request, &user);
+	/* A locked-out user gets the reply of a wrong password: no hint that the password was right. */
+	if (user.locked_until && twostep_policy_parse_time(&locked_until, user.locked_until) == 0 &&
+	    locked_until > time(NULL)) {
+		REDEBUG("%s is locked out of the second factor until %s", user.dn, user.locked_until);
+		decision = TWOSTEP_RESULT_REJECT;
+		twostep_decide(inst, request, decision, "locked-out", user.dn, user.dn, inst->msg.login_failed);
+		goto finish;
+	}
+
+	decision = apply_policy(inst, request, name, &user);
 
 finish:
 	if (user.totp_secret) twostep_wipe(user.totp_secret, strlen(user.totp_secret));
@@ -311,6 +345,11 @@ finish:
 	talloc_free(user.exempt_until);
 	talloc_free(user.phone);
 	talloc_free(user.member_of);
+	talloc_free(user.sms_sent);
+	talloc_free(user.last_step);
+	talloc_free(user.fail_count);
+	talloc_free(user.locked_until);
+	talloc_free(user.last_challenge);
 	talloc_free(user.dn);
 	return decision_rcode(decision);
 }
@@ -338,7 +377,9 @@ static twostep_result_t new_sms_challenge(rlm_twostep_t const *inst, REQUEST *re
 	twostep_ldap_user_t	user;
 	twostep_policy_t	policy;
 	twostep_challenge_t	out;
+	twostep_subject_t	subject = { .name = claims->user, .dn = claims->dn };
 	char			e164[TWOSTEP_PHONE_MAX + 1];
+	int64_t			locked_until;
 
 	switch (twostep_ldap_read_user(inst, request, claims->dn, &user)) {
 	case TWOSTEP_LDAP_OK:
@@ -369,7 +410,18 @@ static twostep_result_t new_sms_challenge(rlm_twostep_t const *inst, REQUEST *re
 		return TWOSTEP_RESULT_REJECT;
 	}
 
-	twostep_challenge_sms(inst, request, &user, claims->seed, claims->seed_len, &out);
+	if (user.locked_until && twostep_policy_parse_time(&locked_until, user.locked_until) == 0 &&
+	    locked_until > time(NULL)) {
+		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "locked-out", claims->dn, claims->dn, inst->msg.locked);
+		return TWOSTEP_RESULT_REJECT;
+	}
+	if (twostep_challenge_snapshot(inst, request, &user, &subject.snapshot) < 0) {
+		twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "counters-invalid", claims->dn, NULL,
+			       inst->msg.unavailable);
+		return TWOSTEP_RESULT_FAIL;
+	}
+
+	twostep_challenge_sms(inst, request, &subject, &user, claims->seed, claims->seed_len, &out);
 	RDEBUG2("New SMS challenge after \"%s\"", word_reason);
 	twostep_decide(inst, request, out.result, out.reason, claims->dn, NULL, out.reply);
 	return out.result;
@@ -396,10 +448,125 @@ static twostep_otp_rcode_t sms_code_check(rlm_twostep_t const *inst, twostep_sta
 	return match ? TWOSTEP_OTP_MATCH : TWOSTEP_OTP_MISMATCH;
 }
 
+/** Add a modification of one attribute to a list: delete the old value when there was one, add the new. */
+static void cas_value(LDAPMod *mods, int *num, char **values, char const *attr, char const *old_value,
+		      char const *new_value)
+{
+	if (old_value) {
+		values[0] = (char *) (uintptr_t) old_value;
+		values[1] = NULL;
+		mods[*num] = (LDAPMod) { .mod_op = LDAP_MOD_DELETE, .mod_type = (char *) (uintptr_t) attr,
+					 .mod_values = values };
+		(*num)++;
+	}
+	values[2] = (char *) (uintptr_t) new_value;
+	values[3] = NULL;
+	mods[*num] = (LDAPMod) { .mod_op = LDAP_MOD_ADD, .mod_type = (char *) (uintptr_t) attr,
+				 .mod_values = values + 2 };
+	(*num)++;
+}
+
+/** Record an answer on the user's entry with one compare-and-swap modify.
+ *
+ * The modify deletes the counter values round 1 read (the snapshot in the
+ * State) and adds new ones, under an assertion that the user is not locked
+ * out and that the counters absent in round 1 are still absent. It fails,
+ * changing nothing, when any server recorded another answer in between, so
+ * each challenge is answered once across a cluster, and a TOTP step is
+ * accepted once.
+ *
+ * @param[in] inst		Module instance.
+ * @param[in] request		Current request.
+ * @param[in] claims		The State's claims (DN, nonce, snapshot).
+ * @param[in] correct		The code was right.
+ * @param[in] step		The TOTP step accepted, or 0 (SMS, or a wrong code).
+ * @param[out] locked_now	This wrong answer started a lock-out.
+ * @return TWOSTEP_LDAP_OK, TWOSTEP_LDAP_CONFLICT, or a failure (fail closed).
+ */
+static twostep_ldap_rcode_t record_answer(rlm_twostep_t const *inst, REQUEST *request,
+					  twostep_state_claims_t const *claims, bool correct, uint64_t step,
+					  bool *locked_now)
+{
+	twostep_ldap_attrs_t const	*a = &inst->attrs;
+	twostep_state_snapshot_t const	*snap = &claims->snapshot;
+	LDAPMod				mods[8], *mod_list[9];
+	char				*values[6][4];
+	char				nonce[2 * TWOSTEP_STATE_NONCE_LEN + 1], old_nonce[2 * TWOSTEP_STATE_NONCE_LEN + 1];
+	char				step_str[24], old_step[24], count[16], old_count[16], until[32], now_str[32];
+	char const			*reason_text;
+	char				*assertion;
+	int				num = 0, v = 0;
+	uint32_t			new_count;
+	time_t				now = time(NULL), end;
+	struct tm			tm;
+
+	*locked_now = false;
+	gmtime_r(&now, &tm);
+	strftime(now_str, sizeof(now_str), "%Y%m%d%H%M%SZ", &tm);
+	assertion = talloc_typed_asprintf(request, "(&(!(%s>=%s))", a->locked_until, now_str);
+
+	/* The answered challenge: always changes, so a copy of this State elsewhere fails. */
+	fr_bin2hex(nonce, claims->nonce, TWOSTEP_STATE_NONCE_LEN);
+	if (snap->flags & TWOSTEP_SNAPSHOT_LAST_NONCE) {
+		fr_bin2hex(old_nonce, snap->last_nonce, TWOSTEP_STATE_NONCE_LEN);
+	} else {
+		assertion = talloc_asprintf_append(assertion, "(!(%s=*))", a->last_challenge);
+	}
+	cas_value(mods, &num, values[v++], a->last_challenge,
+		  (snap->flags & TWOSTEP_SNAPSHOT_LAST_NONCE) ? old_nonce : NULL, nonce);
+
+	if (correct && step) {
+		snprintf(step_str, sizeof(step_str), "%" PRIu64, step);
+		snprintf(old_step, sizeof(old_step), "%" PRIu64, snap->last_step);
+		if (!(snap->flags & TWOSTEP_SNAPSHOT_LAST_STEP)) {
+			assertion = talloc_asprintf_append(assertion, "(!(%s=*))", a->last_step);
+		}
+		cas_value(mods, &num, values[v++], a->last_step,
+			  (snap->flags & TWOSTEP_SNAPSHOT_LAST_STEP) ? old_step : NULL, step_str);
+	}
+
+	new_count = correct ? 0 : snap->fail_count + 1;
+	if (!correct && new_count >= inst->guard.max_failures) {
+		/* Lock out, and start counting again once the lock-out ends. */
+		*locked_now = true;
+		new_count = 0;
+		end = now + inst->guard.lockout_duration;
+		gmtime_r(&end, &tm);
+		strftime(until, sizeof(until), "%Y%m%d%H%M%SZ", &tm);
+		reason_text = talloc_typed_asprintf(request, "%u wrong codes in a row, last at %s",
+						    inst->guard.max_failures, now_str);
+		values[v][0] = until;
+		values[v][1] = NULL;
+		mods[num++] = (LDAPMod) { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *) (uintptr_t) a->locked_until,
+					  .mod_values = values[v++] };
+		values[v][0] = (char *) (uintptr_t) reason_text;
+		values[v][1] = NULL;
+		mods[num++] = (LDAPMod) { .mod_op = LDAP_MOD_REPLACE, .mod_type = (char *) (uintptr_t) a->lock_reason,
+					  .mod_values = values[v++] };
+		INFO("rlm_twostep (%s): (%u) locked out %s until %s: %s", inst->name, request->number, claims->dn,
+		     until, reason_text);
+	}
+	if ((snap->flags & TWOSTEP_SNAPSHOT_FAIL_COUNT) ? (new_count != snap->fail_count) : (new_count != 0)) {
+		snprintf(count, sizeof(count), "%u", new_count);
+		snprintf(old_count, sizeof(old_count), "%u", snap->fail_count);
+		if (!(snap->flags & TWOSTEP_SNAPSHOT_FAIL_COUNT)) {
+			assertion = talloc_asprintf_append(assertion, "(!(%s=*))", a->fail_count);
+		}
+		cas_value(mods, &num, values[v++], a->fail_count,
+			  (snap->flags & TWOSTEP_SNAPSHOT_FAIL_COUNT) ? old_count : NULL, count);
+	}
+	assertion = talloc_asprintf_append(assertion, ")");
+
+	for (int i = 0; i < num; i++) mod_list[i] = &mods[i];
+	mod_list[num] = NULL;
+	return twostep_ldap_modify(inst, request, claims->dn, mod_list, assertion);
+}
+
 /*
  *	Round 2: verify the State, then the code.
  */
-rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALUE_PAIR *state, VALUE_PAIR *password)
+rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+			       VALUE_PAIR *state, VALUE_PAIR *password)
 {
 	twostep_state_claims_t	claims;
 	twostep_state_rcode_t	state_rcode;
@@ -409,16 +576,18 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 	twostep_result_t	decision;
 	char const		*reason;
 	char const		*reply_message;
-	uint64_t		step;
+	uint64_t		step = 0;
 	time_t			now = time(NULL);
 	uint32_t		lifetime, max_lifetime;
+	twostep_subject_t	subject;
+	bool			locked_now = false;
 
 	/* Each method has its own lifetime: open with the longer one, then check the State's own. */
 	max_lifetime = inst->challenge_lifetime > inst->sms.code_lifetime ? inst->challenge_lifetime :
 									    inst->sms.code_lifetime;
 	state_rcode = twostep_state_verify(&claims, state->vp_octets, state->vp_length,
 					   inst->keys, inst->num_keys, now,
-					   max_lifetime, request->username->vp_strvalue);
+					   max_lifetime, name);
 	lifetime = (claims.method == TWOSTEP_METHOD_SMS) ? inst->sms.code_lifetime : inst->challenge_lifetime;
 	if (state_rcode == TWOSTEP_STATE_OK && now - claims.issued > (int64_t) lifetime) {
 		state_rcode = TWOSTEP_STATE_EXPIRED;
@@ -464,8 +633,11 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 		return RLM_MODULE_FAIL;
 	}
 
+	subject = (twostep_subject_t) { .name = claims.user, .dn = claims.dn, .snapshot = claims.snapshot };
+
 	if ((claims.method == TWOSTEP_METHOD_TOTP && !claims.seed_len) ||
-	    (claims.method == TWOSTEP_METHOD_SMS && !claims.code_hash_len)) {
+	    (claims.method == TWOSTEP_METHOD_SMS && !claims.code_hash_len) ||
+	    !(claims.snapshot.flags & TWOSTEP_SNAPSHOT_READ)) {
 		REDEBUG("State carries no seed or code hash for its method");
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "state-invalid", claims.dn, NULL, inst->msg.state_invalid);
 		twostep_wipe(&claims, sizeof(claims));
@@ -490,7 +662,7 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 			twostep_wipe(&claims, sizeof(claims));
 			return RLM_MODULE_REJECT;
 		}
-		twostep_challenge_totp(inst, request, claims.dn, claims.seed, claims.seed_len,
+		twostep_challenge_totp(inst, request, &subject, claims.seed, claims.seed_len,
 				       inst->msg.totp_challenge, &out);
 		twostep_decide(inst, request, out.result, out.result == TWOSTEP_RESULT_CHALLENGE ? "switch-to-app" :
 			       out.reason, claims.dn, NULL, out.reply);
@@ -513,6 +685,43 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 		twostep_wipe(code, sizeof(code));
 	}
 
+	/* The right code of a time step already used: ask again, for the next code. */
+	if (otp_rcode == TWOSTEP_OTP_MATCH && claims.method == TWOSTEP_METHOD_TOTP &&
+	    (claims.snapshot.flags & TWOSTEP_SNAPSHOT_LAST_STEP) && step <= claims.snapshot.last_step) {
+		REDEBUG("Time step %" PRIu64 " was already used (last accepted %" PRIu64 ")", step,
+			claims.snapshot.last_step);
+		twostep_challenge_totp(inst, request, &subject, claims.seed, claims.seed_len,
+				       inst->msg.code_reused, &out);
+		twostep_decide(inst, request, out.result, out.result == TWOSTEP_RESULT_CHALLENGE ? "code-reused" :
+			       out.reason, claims.dn, NULL, out.reply);
+		twostep_wipe(&claims, sizeof(claims));
+		return decision_rcode(out.result);
+	}
+
+	/* Record the answer on the entry; a State answered at another server loses here. */
+	if (otp_rcode == TWOSTEP_OTP_MATCH || otp_rcode == TWOSTEP_OTP_MISMATCH || otp_rcode == TWOSTEP_OTP_MALFORMED) {
+		bool correct = (otp_rcode == TWOSTEP_OTP_MATCH);
+
+		switch (record_answer(inst, request, &claims, correct,
+				      (correct && claims.method == TWOSTEP_METHOD_TOTP) ? step : 0, &locked_now)) {
+		case TWOSTEP_LDAP_OK:
+			break;
+
+		case TWOSTEP_LDAP_CONFLICT:
+			REDEBUG("Another answer was recorded for %s since round 1, or the user is locked out", claims.dn);
+			twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "state-conflict", claims.dn, NULL,
+				       inst->msg.state_invalid);
+			twostep_wipe(&claims, sizeof(claims));
+			return RLM_MODULE_REJECT;
+
+		default:
+			twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "ldap-unavailable", claims.dn, NULL,
+				       inst->msg.unavailable);
+			twostep_wipe(&claims, sizeof(claims));
+			return RLM_MODULE_FAIL;
+		}
+	}
+
 	switch (otp_rcode) {
 	case TWOSTEP_OTP_MATCH:
 		decision = TWOSTEP_RESULT_ACCEPT;
@@ -522,14 +731,14 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALU
 
 	case TWOSTEP_OTP_MISMATCH:
 		decision = TWOSTEP_RESULT_REJECT;
-		reason = "code-invalid";
-		reply_message = inst->msg.code_invalid;
+		reason = locked_now ? "code-invalid-locked" : "code-invalid";
+		reply_message = locked_now ? inst->msg.locked : inst->msg.code_invalid;
 		break;
 
 	case TWOSTEP_OTP_MALFORMED:
 		decision = TWOSTEP_RESULT_REJECT;
-		reason = "code-malformed";
-		reply_message = inst->msg.code_invalid;
+		reason = locked_now ? "code-malformed-locked" : "code-malformed";
+		reply_message = locked_now ? inst->msg.locked : inst->msg.code_invalid;
 		break;
 
 	default:

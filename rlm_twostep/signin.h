@@ -19,8 +19,10 @@ typedef enum {
 void twostep_decide(rlm_twostep_t const *inst, REQUEST *request, twostep_result_t result,
 		    char const *reason, char const *user_dn, char const *decided_by, char const *reply_message);
 
-rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, VALUE_PAIR *password);
+rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+				   VALUE_PAIR *password);
 
-rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, VALUE_PAIR *state, VALUE_PAIR *password);
+rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, char const *name,
+			       VALUE_PAIR *state, VALUE_PAIR *password);
 
 #endif

@@ -56,6 +56,7 @@ typedef struct {
 #define TWOSTEP_SNAPSHOT_LAST_STEP	0x01	//!< last_step is set.
 #define TWOSTEP_SNAPSHOT_FAIL_COUNT	0x02	//!< fail_count is set.
 #define TWOSTEP_SNAPSHOT_LAST_NONCE	0x04	//!< last_nonce is set.
+#define TWOSTEP_SNAPSHOT_READ		0x80	//!< The entry was read; flags alone say which values it had.
 #define TWOSTEP_STATE_SNAPSHOT_LEN	(1 + 8 + 4 + TWOSTEP_STATE_NONCE_LEN)	//!< Encoded size.
 
 /** The replay and failure counters of the user's entry as round 1 read them.
