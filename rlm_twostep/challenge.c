@@ -2,10 +2,11 @@
  * challenge.c: building the Access-Challenge for a TOTP or an SMS code.
  *
  * A TOTP challenge only seals the seed into a State. An SMS challenge first
- * checks the number and the send limits, records the send on the user's
- * entry with a compare-and-swap modify (so the per-user limits hold across
- * every radiusd sharing the directory), sends the code, and seals a keyed
- * hash of it into the State. The code itself is never stored or logged.
+ * checks the number and the send limits, then records the send on the
+ * user's entry with a compare-and-swap modify, so the per-user limits hold
+ * across every radiusd sharing the directory. It then sends the code and
+ * seals a keyed hash of it into the State. The code itself is never stored
+ * or logged.
  */
 RCSID("$Id$")
 
@@ -42,7 +43,7 @@ static void issue_state(rlm_twostep_t const *inst, REQUEST *request, twostep_sub
 	out->result = TWOSTEP_RESULT_FAIL;
 	out->reply = inst->msg.unavailable;
 
-	claims->issued = time(NULL);
+	if (!claims->issued) claims->issued = time(NULL);
 	claims->snapshot = subject->snapshot;
 	if ((strlcpy(claims->user, subject->name, sizeof(claims->user)) >= sizeof(claims->user)) ||
 	    (strlcpy(claims->dn, subject->dn, sizeof(claims->dn)) >= sizeof(claims->dn))) {
@@ -199,8 +200,8 @@ static char const *wait_text(REQUEST *request, time_t seconds)
 /** Check the per-user limits and record this send on the user's entry.
  *
  * The modify deletes send times older than an hour and adds now, under an
- * assertion that no send newer than the newest one read exists: if another
- * radiusd sent a code in the meantime, nothing changes and this send counts
+ * assertion that no send newer than the newest one read exists. If another
+ * radiusd sent a code in the meantime, nothing changes, and this send counts
  * as over the limit.
  *
  * @return 0 to go ahead, 1 when a limit is reached (reason and retry_at set), -1 on an LDAP failure.
@@ -283,10 +284,39 @@ static int sms_reserve(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap
 	}
 }
 
+/** Challenge again for the SMS code already sent, when a new one may not be sent yet.
+ *
+ * The new State keeps the code hash and the issue time of the old one, so
+ * the code does not live longer than it would have.
+ *
+ * @param[in] inst	Module instance.
+ * @param[in] request	Current request.
+ * @param[in] subject	The user: name, DN and counters.
+ * @param[in] old	Claims of the State just answered with "resend".
+ * @param[in] message	Reply-Message of the new challenge.
+ * @param[out] out	What happened.
+ */
+void twostep_challenge_sms_again(rlm_twostep_t const *inst, REQUEST *request, twostep_subject_t const *subject,
+				 twostep_state_claims_t const *old, char const *message, twostep_challenge_t *out)
+{
+	twostep_state_claims_t claims;
+
+	memset(&claims, 0, sizeof(claims));
+	claims.method = TWOSTEP_METHOD_SMS;
+	claims.issued = old->issued;
+	memcpy(claims.seed, old->seed, old->seed_len);
+	claims.seed_len = old->seed_len;
+	memcpy(claims.code_hash, old->code_hash, old->code_hash_len);
+	claims.code_hash_len = old->code_hash_len;
+
+	issue_state(inst, request, subject, &claims, "sms-resend-refused", message, out);
+	twostep_wipe(&claims, sizeof(claims));
+}
+
 /** Challenge for a code sent by SMS.
  *
  * When every gateway fails and the user also has a TOTP seed, the user is
- * asked for the app's code instead, and told why.
+ * asked for the app's code instead, and the Reply-Message gives the reason.
  *
  * @param[in] inst	Module instance.
  * @param[in] request	Current request.

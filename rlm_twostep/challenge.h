@@ -31,6 +31,9 @@ void twostep_challenge_sms(rlm_twostep_t const *inst, REQUEST *request, twostep_
 			   twostep_ldap_user_t const *user, uint8_t const *seed, size_t seed_len,
 			   twostep_challenge_t *out);
 
+void twostep_challenge_sms_again(rlm_twostep_t const *inst, REQUEST *request, twostep_subject_t const *subject,
+				 twostep_state_claims_t const *old, char const *message, twostep_challenge_t *out);
+
 int twostep_challenge_snapshot(rlm_twostep_t const *inst, REQUEST *request, twostep_ldap_user_t const *user,
 			       twostep_state_snapshot_t *snapshot);
 

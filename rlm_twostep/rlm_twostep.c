@@ -150,6 +150,8 @@ static const CONF_PARSER messages_config[] = {
 	  "The text message could not be sent. Enter the code from your authenticator app instead." },
 	{ "sms_limited", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_limited),
 	  "Too many codes were requested. Try again in {wait}." },
+	{ "sms_keep_code", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.sms_keep_code),
+	  "Enter the code already sent." },
 	{ "phone_invalid", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.phone_invalid),
 	  "No phone number that can receive codes is on file for your account. Contact your IT helpdesk." },
 	{ "code_reused", FR_CONF_OFFSET(PW_TYPE_STRING, rlm_twostep_t, msg.code_reused),

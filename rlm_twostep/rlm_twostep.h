@@ -137,6 +137,7 @@ typedef struct {
 	char const		*sms_failed;		//!< No gateway could send the code.
 	char const		*sms_fallback;		//!< SMS failed, the app's code is asked instead.
 	char const		*sms_limited;		//!< A send limit was reached; "{wait}" is the time to wait.
+	char const		*sms_keep_code;		//!< Added to sms_limited after "resend": the old code still works.
 	char const		*phone_invalid;		//!< No usable phone number on file.
 	char const		*no_app;		//!< The user asked for the app but has none.
 	char const		*code_reused;		//!< The right code, already used: wait for the next.

@@ -226,7 +226,7 @@ static twostep_result_t apply_policy(rlm_twostep_t const *inst, REQUEST *request
 		return TWOSTEP_RESULT_ACCEPT;
 
 	case TWOSTEP_DECISION_ENROLL:
-		/* An SMS user whose number cannot be used: say so, rather than "not set up". */
+		/* An SMS user whose number cannot be used gets that reason, rather than "not set up". */
 		if (in.method == TWOSTEP_POLICY_METHOD_SMS && user->phone && !in.has_phone) {
 			REDEBUG("%s: %s is not a valid phone number (%zu characters)", user->dn, inst->attrs.phone,
 				strlen(user->phone));
@@ -286,7 +286,7 @@ rlm_rcode_t twostep_round_password(rlm_twostep_t const *inst, REQUEST *request, 
 	case TWOSTEP_LDAP_NOT_FOUND:
 		/*
 		 *	The same LDAP work as for a known user: one bind, bound
-		 *	to fail, so an unknown name cannot be told apart.
+		 *	to fail, so an unknown name cannot be distinguished from a wrong password.
 		 */
 		unknown_user_bind(inst, request, password);
 		twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "user-not-found", NULL, NULL, inst->msg.login_failed);
@@ -423,6 +423,15 @@ static twostep_result_t new_sms_challenge(rlm_twostep_t const *inst, REQUEST *re
 
 	twostep_challenge_sms(inst, request, &subject, &user, claims->seed, claims->seed_len, &out);
 	RDEBUG2("New SMS challenge after \"%s\"", word_reason);
+
+	/* Too early for a new code: the code already sent stays valid, under a new State. */
+	if (out.result == TWOSTEP_RESULT_REJECT && claims->method == TWOSTEP_METHOD_SMS &&
+	    strncmp(out.reason, "sms-limit-", 10) == 0) {
+		char const *message = talloc_typed_asprintf(request, "%s %s", out.reply, inst->msg.sms_keep_code);
+
+		RDEBUG2("No new SMS code (%s): asking again for the code already sent", out.reason);
+		twostep_challenge_sms_again(inst, request, &subject, claims, message, &out);
+	}
 	twostep_decide(inst, request, out.result, out.reason, claims->dn, NULL, out.reply);
 	return out.result;
 }
@@ -505,7 +514,7 @@ static twostep_ldap_rcode_t record_answer(rlm_twostep_t const *inst, REQUEST *re
 	strftime(now_str, sizeof(now_str), "%Y%m%d%H%M%SZ", &tm);
 	assertion = talloc_typed_asprintf(request, "(&(!(%s>=%s))", a->locked_until, now_str);
 
-	/* The answered challenge: always changes, so a copy of this State elsewhere fails. */
+	/* The nonce changes on every response, so a copy of this State sent to another server fails. */
 	fr_bin2hex(nonce, claims->nonce, TWOSTEP_STATE_NONCE_LEN);
 	if (snap->flags & TWOSTEP_SNAPSHOT_LAST_NONCE) {
 		fr_bin2hex(old_nonce, snap->last_nonce, TWOSTEP_STATE_NONCE_LEN);

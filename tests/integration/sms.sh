@@ -373,6 +373,40 @@ LDIF
 	expect_decision "$RUN_DIR/limit-a" erin reject sms-limit-hourly
 }
 
+test_sms_resend_too_early_keeps_code() {
+	local count code output message
+
+	# grace is a new SMS user; limit-a keeps the default 30 s between codes.
+	sms_ldap_modify <<LDIF || return
+dn: uid=grace,ou=people,$DEMO_BASE
+changetype: add
+objectClass: inetOrgPerson
+objectClass: twostepUser
+uid: grace
+cn: Grace Example
+sn: Example
+userPassword: grace-pw
+twostepMethod: sms
+mobile: +15550100500
+LDIF
+	count=$(sms_outbox_count "$RUN_DIR" gw1)
+	expect_sms_challenge "$LIMIT_A_PORT" grace grace-pw || return
+	code=$(new_code gw1 "$count") || { fail "no code for grace"; return; }
+
+	mark_log "$RUN_DIR/limit-a"
+	output=$(send_request "$LIMIT_A_PORT" grace resend "State = $ROUND1_STATE")
+	message=$(reply_text "$output")
+	expect_equal "reply to an early resend" Access-Challenge "$(radius_reply_code "$output")" || { show_output "$output"; return; }
+	if [[ "$message" != "$MSG_SMS_LIMITED_PREFIX"*"Enter the code already sent." ]]; then
+		fail "Reply-Message: expected the limit text and 'Enter the code already sent.', got '$message'"
+	fi
+	expect_decision "$RUN_DIR/limit-a" grace challenge sms-resend-refused
+	expect_equal "messages sent" "$((count + 1))" "$(sms_outbox_count "$RUN_DIR" gw1)"
+
+	output=$(send_request "$LIMIT_A_PORT" grace "$code" "State = $(radius_reply_state "$output")")
+	expect_equal "round 2 with the first code" Access-Accept "$(radius_reply_code "$output")"
+}
+
 test_sms_log_has_no_code_or_number() {
 	local code dir
 
@@ -410,6 +444,7 @@ SMS_TESTS=(
 	test_sms_country_not_allowed
 	test_sms_limit_holds_across_servers
 	test_sms_hourly_limit
+	test_sms_resend_too_early_keeps_code
 	test_sms_log_has_no_code_or_number
 )
 
