@@ -191,6 +191,12 @@ run_signins() {
 		expect "alice round 2 accept" "$output" Access-Accept code-accepted
 	fi
 
+	# The same code again after a new password round: a fresh challenge.
+	REASON_BEFORE=$(count_reason code-reused)
+	state=$(alice_challenge)
+	output=$(send_request alice "$(alice_code 0)" "State = $state")
+	expect "alice reused code challenge" "$output" Access-Challenge code-reused
+
 	REASON_BEFORE=$(count_reason password-rejected)
 	output=$(send_request alice wrong-pw)
 	expect "wrong password reject" "$output" Access-Reject password-rejected
