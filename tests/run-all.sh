@@ -49,6 +49,7 @@ run_suite "unit tests" make -s --no-print-directory unit
 run_suite "mock SMS gateway" ./tests/lib/test_mock_gateway.sh
 run_suite "integration tests" ./tests/integration/run.sh
 run_suite "SMS integration tests" ./tests/integration/sms.sh
+run_suite "cluster integration tests" ./tests/integration/cluster.sh
 run_suite "valgrind test" ./tests/integration/valgrind.sh
 
 echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"

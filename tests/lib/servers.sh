@@ -999,3 +999,25 @@ sms_outbox_count() {
 	# strings. A line still being written has no newline yet, so wc skips it.
 	wc -l < "$outbox" | tr -d ' '
 }
+
+# slapd_count_searches WORKDIR
+# Print the number of search requests in the slapd log so far, across every
+# start of this work folder. The start-up probe sends one search per start,
+# so compare counts taken before and after a step. slapd logs each search
+# request as 'SRCH base="..." scope=N deref=N filter="..."' and its
+# attribute list once more as 'SRCH attr=...'; only the first line is
+# counted.
+slapd_count_searches() {
+	if [ $# -ne 1 ]; then
+		_twostep_error "usage: slapd_count_searches WORKDIR"
+		return 1
+	fi
+	local log
+	log="$(_twostep_abspath "$1")/slapd/slapd.log"
+	if [ ! -f "$log" ]; then
+		_twostep_error "slapd log $log not found"
+		return 1
+	fi
+	grep -cE ' SRCH base=".*" scope=[0-9]+ deref=[0-9]+ filter=' "$log" || true
+	return 0
+}
