@@ -68,6 +68,24 @@ EOF
 	rm -f "$dir/bench.ldif"
 }
 
+# bench_directory_clone_nosync WORKDIR DEST
+# Copy the database and slapd.conf of bench_directory_create in WORKDIR to
+# DEST/slapd, with dbnosync added to the mdb database, so LMDB commits a
+# write without flushing it to disk (fsync). Everything else stays the
+# same. Call it before the slapd of WORKDIR starts, so the copy is
+# consistent.
+bench_directory_clone_nosync() {
+	local src="$1/slapd" dest="$2/slapd"
+
+	rm -rf "$dest"
+	mkdir -p "$dest/db"
+	# data.mdb is a sparse file of maxsize bytes; lock.mdb is rebuilt by slapd.
+	cp --sparse=always "$src/db/data.mdb" "$dest/db/data.mdb" ||
+		bench_fail "copying $src/db/data.mdb to $dest/db failed"
+	sed -e "s|$src/|$dest/|g" -e '/^directory[[:space:]]/a dbnosync' "$src/slapd.conf" > "$dest/slapd.conf"
+	grep -q '^dbnosync' "$dest/slapd.conf" || bench_fail "no directory line in $src/slapd.conf to add dbnosync after"
+}
+
 # bench_slapd_launch WORKDIR PORT
 # Start slapd on the database of bench_directory_create, in the foreground
 # without debug output, and wait until it answers. Sets BENCH_SLAPD_PID.
@@ -119,24 +137,73 @@ bench_cpu_ms() {
 	echo "$fields" | awk -v tck="$CLK_TCK" '{ printf "%d\n", ($12 + $13) * 1000 / tck }'
 }
 
+# bench_busy_ms
+# Print the CPU time all CPUs of the machine spent busy (user, nice, system,
+# irq and softirq in /proc/stat), in milliseconds.
+bench_busy_ms() {
+	awk -v tck="$CLK_TCK" '/^cpu / { printf "%d\n", ($2 + $3 + $4 + $7 + $8) * 1000 / tck }' /proc/stat
+}
+
 # bench_rss_kib PID
 bench_rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
 # bench_ldap_counters LDAP_PORT
-# Print "BINDS SEARCHES CONNECTIONS": completed bind and search operations
-# and connections accepted since slapd started, from the monitor database.
-# The read itself adds one connection, one bind and one search.
+# Print "BINDS SEARCHES CONNECTIONS MODIFIES": completed bind, search and
+# modify operations (successful or not) and connections accepted since
+# slapd started, from the monitor database. The read itself adds one
+# connection, one bind and one search.
 bench_ldap_counters() {
 	ldapsearch -x -H "ldap://127.0.0.1:$1/" -D "cn=admin,dc=example,dc=org" -w admin-pw \
-		-b cn=Monitor -LLL '(|(cn=Bind)(cn=Search)(cn=Total))' monitorOpCompleted monitorCounter |
+		-b cn=Monitor -LLL '(|(cn=Bind)(cn=Search)(cn=Modify)(cn=Total))' monitorOpCompleted monitorCounter |
 		awk '
 			/^dn: cn=Bind,cn=Operations,/ { key = "bind" }
 			/^dn: cn=Search,cn=Operations,/ { key = "search" }
+			/^dn: cn=Modify,cn=Operations,/ { key = "modify" }
 			/^dn: cn=Total,cn=Connections,/ { key = "conns" }
 			/^(monitorOpCompleted|monitorCounter): / { value[key] = $2 }
-			END { printf "%d %d %d\n", value["bind"], value["search"], value["conns"] }'
+			END { printf "%d %d %d %d\n", value["bind"], value["search"], value["conns"], value["modify"] }'
+}
+
+# bench_write_rate LDAP_PORT SLAPD_PID FIRST_USER CLIENTS MODIFIES OUTDIR
+# Measure how many modifies per second slapd commits on its own: CLIENTS
+# ldapmodify processes at once, each bound as the service account on one
+# connection, send MODIFIES modifies one after another, each replacing
+# twostepFailCount with 0 (no wrong codes, which rlm_twostep treats like no
+# value) on its own user, from user FIRST_USER on. Print "MODIFIES SECONDS
+# SLAPD_CPU_MS" for all clients together. Each client has 120 s.
+bench_write_rate() {
+	local port=$1 slapd_pid=$2 first=$3 clients=$4 modifies=$5 outdir=$6
+	local client i start end cpu0 cpu1 pids=() failed=0
+
+	mkdir -p "$outdir"
+	for ((client = 0; client < clients; client++)); do
+		for ((i = 0; i < modifies; i++)); do
+			printf 'dn: uid=u%06d,ou=people,dc=example,dc=org\nchangetype: modify\nreplace: twostepFailCount\ntwostepFailCount: 0\n\n' \
+				$((first + client * modifies + i))
+		done > "$outdir/client-$client.ldif"
+	done
+
+	cpu0=$(bench_cpu_ms "$slapd_pid")
+	start=$(date +%s%N)
+	for ((client = 0; client < clients; client++)); do
+		timeout 120 ldapmodify -x -H "ldap://127.0.0.1:$port/" \
+			-D "cn=radius,ou=services,dc=example,dc=org" -w radius-pw \
+			-f "$outdir/client-$client.ldif" > "$outdir/client-$client.log" 2>&1 &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i" || failed=1
+	done
+	end=$(date +%s%N)
+	cpu1=$(bench_cpu_ms "$slapd_pid")
+	if [ "$failed" -ne 0 ]; then
+		tail -n 5 "$outdir"/client-*.log >&2
+		bench_fail "ldapmodify against 127.0.0.1:$port failed or timed out, see $outdir"
+	fi
+	awk -v n=$((clients * modifies)) -v ns=$((end - start)) -v cpu=$((cpu1 - cpu0)) \
+		'BEGIN { printf "%d %.3f %d\n", n, ns / 1e9, cpu }'
 }
 
 # bench_established PID LDAP_PORT
