@@ -384,6 +384,7 @@ twostep_ldap_rcode_t twostep_ldap_read_user(rlm_twostep_t const *inst, REQUEST *
  * @return
  *	- TWOSTEP_LDAP_OK the entry was changed.
  *	- TWOSTEP_LDAP_CONFLICT another writer got there first; nothing changed.
+ *	- TWOSTEP_LDAP_NOT_FOUND the entry was deleted.
  *	- TWOSTEP_LDAP_UNAVAILABLE no server, or a timeout.
  *	- TWOSTEP_LDAP_ERROR any other failure (access denied...).
  */
@@ -429,6 +430,11 @@ twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *req
 	case LDAP_SUCCESS:
 		fr_connection_release(inst->search_pool, conn);
 		return TWOSTEP_LDAP_OK;
+
+	case LDAP_NO_SUCH_OBJECT:
+		REDEBUG("Modify of %s failed: the entry no longer exists", dn);
+		fr_connection_release(inst->search_pool, conn);
+		return TWOSTEP_LDAP_NOT_FOUND;
 
 	case LDAP_NO_SUCH_ATTRIBUTE:
 	case LDAP_TYPE_OR_VALUE_EXISTS:

@@ -3,6 +3,8 @@
  *
  * Entries sit in a ring in the order they were marked, so expired ones are
  * dropped from the oldest end, and in a chained hash table for lookup. The
+ * ring starts small and doubles when full, so memory follows the number of
+ * unexpired entries rather than the configured maximum. The
  * nonces are random and authenticated by the token's tag, so their first
  * bytes are a good hash that a client cannot choose. One mutex guards it all.
  */
@@ -25,7 +27,8 @@ typedef struct {
 struct twostep_replay_cache {
 	pthread_mutex_t	mutex;		//!< Guards every field below.
 	replay_entry_t	*entries;	//!< Ring of capacity entries.
-	size_t		capacity;	//!< Ring size.
+	size_t		capacity;	//!< Ring size now; doubles when full, up to max_entries.
+	size_t		max_entries;	//!< Largest ring allowed.
 	size_t		head;		//!< Index of the oldest entry.
 	size_t		count;		//!< Entries in use.
 	uint32_t	*buckets;	//!< First entry of each hash chain, or NO_ENTRY.
@@ -40,29 +43,47 @@ static size_t bucket_of(twostep_replay_cache_t const *cache, uint8_t const *nonc
 	return hash & cache->mask;
 }
 
+/** Smallest ring, in entries. */
+#define INITIAL_CAPACITY	1024
+
+/** Allocate a ring of capacity entries and its buckets (about two entries a bucket when full). */
+static int ring_alloc(twostep_replay_cache_t *cache, size_t capacity)
+{
+	size_t num_buckets = 1;
+
+	while (num_buckets * 2 < capacity) num_buckets <<= 1;
+
+	cache->entries = calloc(capacity, sizeof(*cache->entries));
+	cache->buckets = malloc(num_buckets * sizeof(*cache->buckets));
+	if (!cache->entries || !cache->buckets) {
+		free(cache->entries);
+		free(cache->buckets);
+		cache->entries = NULL;
+		cache->buckets = NULL;
+		return -1;
+	}
+	memset(cache->buckets, 0xff, num_buckets * sizeof(*cache->buckets));
+	cache->capacity = capacity;
+	cache->mask = num_buckets - 1;
+	cache->head = 0;
+	cache->count = 0;
+	return 0;
+}
+
 twostep_replay_cache_t *twostep_replay_cache_create(size_t max_entries)
 {
-	twostep_replay_cache_t	*cache;
-	size_t			num_buckets = 1;
+	twostep_replay_cache_t *cache;
 
 	if (max_entries == 0 || max_entries >= NO_ENTRY) return NULL;
 
 	cache = calloc(1, sizeof(*cache));
 	if (!cache) return NULL;
 
-	/* About two entries a bucket when the set is full. */
-	while (num_buckets * 2 < max_entries) num_buckets <<= 1;
-
-	/* calloc leaves the pages unmapped until used, so a large capacity costs little until filled. */
-	cache->entries = calloc(max_entries, sizeof(*cache->entries));
-	cache->buckets = malloc(num_buckets * sizeof(*cache->buckets));
-	if (!cache->entries || !cache->buckets) {
-		twostep_replay_cache_free(cache);
+	cache->max_entries = max_entries;
+	if (ring_alloc(cache, max_entries < INITIAL_CAPACITY ? max_entries : INITIAL_CAPACITY) < 0) {
+		free(cache);
 		return NULL;
 	}
-	memset(cache->buckets, 0xff, num_buckets * sizeof(*cache->buckets));
-	cache->capacity = max_entries;
-	cache->mask = num_buckets - 1;
 	pthread_mutex_init(&cache->mutex, NULL);
 
 	return cache;
@@ -100,6 +121,41 @@ static bool contains(twostep_replay_cache_t const *cache, uint8_t const *nonce)
 	return false;
 }
 
+/** Double the ring, keeping every entry in order. @return 0, or -1 when at the maximum or out of memory. */
+static int ring_grow(twostep_replay_cache_t *cache)
+{
+	replay_entry_t	*old_entries = cache->entries;
+	uint32_t	*old_buckets = cache->buckets;
+	size_t		old_capacity = cache->capacity, old_head = cache->head, old_count = cache->count;
+	size_t		old_mask = cache->mask;
+	size_t		capacity = cache->capacity * 2;
+
+	if (cache->capacity >= cache->max_entries) return -1;
+	if (capacity > cache->max_entries) capacity = cache->max_entries;
+	if (ring_alloc(cache, capacity) < 0) {
+		cache->entries = old_entries;
+		cache->buckets = old_buckets;
+		cache->capacity = old_capacity;
+		cache->head = old_head;
+		cache->count = old_count;
+		cache->mask = old_mask;
+		return -1;
+	}
+
+	for (size_t i = 0; i < old_count; i++) {
+		replay_entry_t const	*entry = &old_entries[(old_head + i) % old_capacity];
+		size_t			bucket = bucket_of(cache, entry->nonce);
+
+		cache->entries[i] = *entry;
+		cache->entries[i].next = cache->buckets[bucket];
+		cache->buckets[bucket] = (uint32_t) i;
+	}
+	cache->count = old_count;
+	free(old_entries);
+	free(old_buckets);
+	return 0;
+}
+
 twostep_replay_rcode_t twostep_replay_mark(twostep_replay_cache_t *cache,
 					   uint8_t const nonce[TWOSTEP_STATE_NONCE_LEN],
 					   int64_t expires, int64_t now)
@@ -115,7 +171,7 @@ twostep_replay_rcode_t twostep_replay_mark(twostep_replay_cache_t *cache,
 		rcode = TWOSTEP_REPLAY_SEEN;
 		goto done;
 	}
-	if (cache->count == cache->capacity) {
+	if (cache->count == cache->capacity && ring_grow(cache) < 0) {
 		rcode = TWOSTEP_REPLAY_FULL;
 		goto done;
 	}

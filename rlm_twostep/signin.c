@@ -723,8 +723,21 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, char
 			twostep_wipe(&claims, sizeof(claims));
 			return RLM_MODULE_REJECT;
 
-		default:
+		case TWOSTEP_LDAP_NOT_FOUND:
+			twostep_decide(inst, request, TWOSTEP_RESULT_REJECT, "user-not-found", claims.dn, NULL,
+				       inst->msg.login_failed);
+			twostep_wipe(&claims, sizeof(claims));
+			return RLM_MODULE_REJECT;
+
+		case TWOSTEP_LDAP_UNAVAILABLE:
 			twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "ldap-unavailable", claims.dn, NULL,
+				       inst->msg.unavailable);
+			twostep_wipe(&claims, sizeof(claims));
+			return RLM_MODULE_FAIL;
+
+		default:
+			/* Access denied, schema violation...: the directory's configuration needs a look. */
+			twostep_decide(inst, request, TWOSTEP_RESULT_FAIL, "ldap-error", claims.dn, NULL,
 				       inst->msg.unavailable);
 			twostep_wipe(&claims, sizeof(claims));
 			return RLM_MODULE_FAIL;

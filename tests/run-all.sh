@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # Run the unit tests (make unit), the mock SMS gateway's self-test, the
-# integration tests (LDAP, policy, TLS, SMS) and the valgrind test of radiusd
+# integration tests (LDAP, policy, TLS, SMS, cluster) and the valgrind test of radiusd
 # with the module, and print the combined count as the last line:
 # "N passed, N failed". Exits 1 when any test failed. Expects the module and
 # tools to be built ('make' or 'make test' does that first).

@@ -759,6 +759,24 @@ test_ldap_down_before_round2_fails_closed() {
 	expect_equal "round 1 reply code within 5 s of slapd_resume" Access-Challenge "$(radius_reply_code "$output")"
 }
 
+test_user_deleted_before_round2_rejected() {
+	local user dn code
+
+	take_user || return
+	user=$TAKEN_USER
+	dn=$(user_dn "$user")
+	expect_challenge "$A_PORT" "$user" "$user-pw" || return
+	code=$(user_code "$user")
+
+	cluster_ldap_modify <<LDIF || return
+dn: $dn
+changetype: delete
+LDIF
+	# The round-2 modify finds no entry: a reject for that reason, not an outage.
+	answer_challenge "$A_DIR" "$A_PORT" "$user" "$code" "$ROUND1_STATE" \
+		Access-Reject "$MSG_LOGIN_FAILED" reject user-not-found
+}
+
 # The LDAP outage test goes last, because it stops the shared slapd.
 CLUSTER_TESTS=(
 	test_cluster_config_as_intended
@@ -776,6 +794,7 @@ CLUSTER_TESTS=(
 	test_correct_code_resets_fail_count
 	test_wrong_password_not_counted
 	test_tampered_state_never_code_reused
+	test_user_deleted_before_round2_rejected
 	test_ldap_down_before_round2_fails_closed
 )
 

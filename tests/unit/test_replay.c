@@ -139,6 +139,37 @@ static void test_replay_drop_middle_of_chain(void **ctx)
 	twostep_replay_cache_free(cache);
 }
 
+static void test_replay_grows_keeping_entries(void **ctx)
+{
+	twostep_replay_cache_t	*cache = twostep_replay_cache_create(5000);
+	uint8_t			nonce[TWOSTEP_STATE_NONCE_LEN];
+	uint32_t		i;
+
+	(void) ctx;
+	/* Past the initial ring of 1024, with the oldest entry not at index 0. */
+	make_nonce(nonce, 0, 0);
+	assert_int_equal(twostep_replay_mark(cache, nonce, NOW + 1, NOW), TWOSTEP_REPLAY_FIRST);
+	for (i = 1; i <= 3000; i++) {
+		make_nonce(nonce, i, i);
+		assert_int_equal(twostep_replay_mark(cache, nonce, NOW + 120, NOW + 2), TWOSTEP_REPLAY_FIRST);
+	}
+	assert_int_equal(twostep_replay_count(cache), 3000);
+	for (i = 1; i <= 3000; i++) {
+		make_nonce(nonce, i, i);
+		assert_int_equal(twostep_replay_mark(cache, nonce, NOW + 120, NOW + 2), TWOSTEP_REPLAY_SEEN);
+	}
+
+	/* The maximum still holds after growing. */
+	for (i = 3001; i <= 5000; i++) {
+		make_nonce(nonce, i, i);
+		assert_int_equal(twostep_replay_mark(cache, nonce, NOW + 120, NOW + 2), TWOSTEP_REPLAY_FIRST);
+	}
+	make_nonce(nonce, 5001, 5001);
+	assert_int_equal(twostep_replay_mark(cache, nonce, NOW + 120, NOW + 2), TWOSTEP_REPLAY_FULL);
+
+	twostep_replay_cache_free(cache);
+}
+
 static void test_replay_create_limits(void **ctx)
 {
 	(void) ctx;
@@ -204,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_replay_full_fails_closed),
 		cmocka_unit_test(test_replay_ring_wraps),
 		cmocka_unit_test(test_replay_drop_middle_of_chain),
+		cmocka_unit_test(test_replay_grows_keeping_entries),
 		cmocka_unit_test(test_replay_create_limits),
 		cmocka_unit_test(test_replay_concurrent_one_first),
 	};
