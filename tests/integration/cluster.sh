@@ -33,7 +33,6 @@ TWOSTEP_INTEGRATION_HELPERS_ONLY=1
 . "$CLUSTER_SCRIPT_DIR/run.sh"
 unset TWOSTEP_INTEGRATION_HELPERS_ONLY
 
-CLUSTER_STARTED=$(date +%s)
 
 ADMIN_DN="cn=admin,$DEMO_BASE"
 ADMIN_PASSWORD=admin-pw
@@ -799,37 +798,6 @@ CLUSTER_TESTS=(
 )
 
 if [ $# -gt 0 ]; then
-	SELECTED_TESTS=("$@")
-else
-	SELECTED_TESTS=("${CLUSTER_TESTS[@]}")
+	run_integration_suite cluster start_cluster_servers "$@"
 fi
-
-if [ ! -f "$ROOT/build/rlm_twostep.so" ]; then
-	echo "tests/integration/cluster: $ROOT/build/rlm_twostep.so is missing; run 'make' first."
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-mkdir -p "$ROOT/build/test"
-RUN_DIR=$(mktemp -d "$ROOT/build/test/cluster.XXXXXX")
-echo "tests/integration/cluster: servers and logs in $RUN_DIR"
-if ! start_cluster_servers; then
-	echo "tests/integration/cluster: starting slapd and radiusd failed; see the logs in $RUN_DIR"
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-for test_name in "${SELECTED_TESTS[@]}"; do
-	run_test "$test_name"
-done
-
-stop_all
-echo "tests/integration/cluster: ran in $(( $(date +%s) - CLUSTER_STARTED )) s"
-if [ "$FAILED" -gt 0 ]; then
-	echo "failed: ${FAILED_TESTS[*]}"
-	echo "tests/integration/cluster: logs kept in $RUN_DIR"
-else
-	rm -rf "$RUN_DIR"
-fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+run_integration_suite cluster start_cluster_servers "${CLUSTER_TESTS[@]}"

@@ -1189,42 +1189,53 @@ ALL_TESTS=(
 	test_tls_slapd_rejects_plain_bind
 )
 
+# Run an integration suite: NAME names its run folder and its messages,
+# START is the function that starts its servers, and the remaining arguments
+# are the tests to run. Prints "N passed, N failed" last and exits 1 when
+# any test failed. The run folder is kept when a test failed.
+run_integration_suite() {
+	local suite_name=$1 start=$2 test_name started
+	shift 2
+
+	started=$(date +%s)
+	if [ ! -f "$ROOT/build/rlm_twostep.so" ]; then
+		echo "tests/integration ($suite_name): $ROOT/build/rlm_twostep.so is missing; run 'make' first."
+		echo "0 passed, $# failed"
+		exit 1
+	fi
+
+	mkdir -p "$ROOT/build/test"
+	RUN_DIR=$(mktemp -d "$ROOT/build/test/$suite_name.XXXXXX")
+	echo "tests/integration ($suite_name): servers and logs in $RUN_DIR"
+	if ! "$start"; then
+		echo "tests/integration ($suite_name): starting the servers failed; see the logs in $RUN_DIR"
+		echo "0 passed, $# failed"
+		exit 1
+	fi
+
+	for test_name in "$@"; do
+		run_test "$test_name"
+	done
+
+	stop_all
+	echo "tests/integration ($suite_name): ran in $(( $(date +%s) - started )) s"
+	if [ "$FAILED" -gt 0 ]; then
+		echo "failed: ${FAILED_TESTS[*]}"
+		echo "tests/integration ($suite_name): logs kept in $RUN_DIR"
+	else
+		rm -rf "$RUN_DIR"
+	fi
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit
+}
+
 # tests/integration/sms.sh sources this file for its helpers and stops here.
 if [ -n "${TWOSTEP_INTEGRATION_HELPERS_ONLY:-}" ]; then
 	return 0
 fi
 
 if [ $# -gt 0 ]; then
-	SELECTED_TESTS=("$@")
-else
-	SELECTED_TESTS=("${ALL_TESTS[@]}")
+	run_integration_suite integration start_shared_servers "$@"
 fi
-
-if [ ! -f "$ROOT/build/rlm_twostep.so" ]; then
-	echo "tests/integration: $ROOT/build/rlm_twostep.so is missing; run 'make' first."
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-mkdir -p "$ROOT/build/test"
-RUN_DIR=$(mktemp -d "$ROOT/build/test/integration.XXXXXX")
-echo "tests/integration: servers and logs in $RUN_DIR"
-if ! start_shared_servers; then
-	echo "tests/integration: starting slapd and radiusd failed; see the logs in $RUN_DIR"
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-for test_name in "${SELECTED_TESTS[@]}"; do
-	run_test "$test_name"
-done
-
-stop_all
-if [ "$FAILED" -gt 0 ]; then
-	echo "failed: ${FAILED_TESTS[*]}"
-	echo "tests/integration: logs kept in $RUN_DIR"
-else
-	rm -rf "$RUN_DIR"
-fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+run_integration_suite integration start_shared_servers "${ALL_TESTS[@]}"

@@ -73,6 +73,7 @@ new_code() {
 }
 
 start_sms_servers() {
+	local name
 	SMS_LDAP_PORT=$(free_port)
 	slapd_start "$RUN_DIR/ldap" "$SMS_LDAP_PORT" || return 1
 	mkdir -p "$RUN_DIR/ldap"
@@ -449,36 +450,6 @@ SMS_TESTS=(
 )
 
 if [ $# -gt 0 ]; then
-	SELECTED_TESTS=("$@")
-else
-	SELECTED_TESTS=("${SMS_TESTS[@]}")
+	run_integration_suite sms start_sms_servers "$@"
 fi
-
-if [ ! -f "$ROOT/build/rlm_twostep.so" ]; then
-	echo "tests/integration/sms: $ROOT/build/rlm_twostep.so is missing; run 'make' first."
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-mkdir -p "$ROOT/build/test"
-RUN_DIR=$(mktemp -d "$ROOT/build/test/sms.XXXXXX")
-echo "tests/integration/sms: servers and logs in $RUN_DIR"
-if ! start_sms_servers; then
-	echo "tests/integration/sms: starting the servers failed; see the logs in $RUN_DIR"
-	echo "0 passed, ${#SELECTED_TESTS[@]} failed"
-	exit 1
-fi
-
-for test_name in "${SELECTED_TESTS[@]}"; do
-	run_test "$test_name"
-done
-
-stop_all
-if [ "$FAILED" -gt 0 ]; then
-	echo "failed: ${FAILED_TESTS[*]}"
-	echo "tests/integration/sms: logs kept in $RUN_DIR"
-else
-	rm -rf "$RUN_DIR"
-fi
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+run_integration_suite sms start_sms_servers "${SMS_TESTS[@]}"
