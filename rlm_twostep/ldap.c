@@ -451,8 +451,13 @@ twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *req
 		return TWOSTEP_LDAP_UNAVAILABLE;
 
 	default:
+		/*
+		 *	A read-only replica refuses writes (unwillingToPerform, a
+		 *	referral): close the connection, so the next one is opened
+		 *	to the first server of the list, the provider, once it is back.
+		 */
 		REDEBUG("Modify of %s on %s failed: %s", dn, conn->uri, ldap_err2string(rc));
-		fr_connection_release(inst->search_pool, conn);
+		fr_connection_close(inst->search_pool, conn, "modify refused");
 		return TWOSTEP_LDAP_ERROR;
 	}
 }
