@@ -414,9 +414,15 @@ twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *req
 
 	for (tries = 0; ; tries++) {
 		rc = ldap_modify_ext_s(conn->handle, dn, mods, controls, NULL);
-		if (rc != LDAP_SERVER_DOWN || tries > 0) break;
+		if (tries > 0) break;
+		if (rc != LDAP_SERVER_DOWN && rc != LDAP_UNWILLING_TO_PERFORM && rc != LDAP_REFERRAL) break;
 
-		RWDEBUG("LDAP connection to %s is down, reconnecting", conn->uri);
+		/*
+		 *	Down, or a read-only replica that a failover left this
+		 *	connection on: a new connection starts again from the
+		 *	first server of the list, the provider.
+		 */
+		RWDEBUG("LDAP modify on %s failed (%s), reconnecting", conn->uri, ldap_err2string(rc));
 		conn = fr_connection_reconnect(inst->search_pool, conn);
 		if (!conn) {
 			if (control) ldap_control_free(control);
@@ -451,11 +457,7 @@ twostep_ldap_rcode_t twostep_ldap_modify(rlm_twostep_t const *inst, REQUEST *req
 		return TWOSTEP_LDAP_UNAVAILABLE;
 
 	default:
-		/*
-		 *	A read-only replica refuses writes (unwillingToPerform, a
-		 *	referral): close the connection, so the next one is opened
-		 *	to the first server of the list, the provider, once it is back.
-		 */
+		/* Refused even on a new connection: do not keep this one for writes either. */
 		REDEBUG("Modify of %s on %s failed: %s", dn, conn->uri, ldap_err2string(rc));
 		fr_connection_close(inst->search_pool, conn, "modify refused");
 		return TWOSTEP_LDAP_ERROR;

@@ -894,6 +894,43 @@ test_ldap_failover_signin() {
 	slapd_stop "$ldap_dir"
 }
 
+test_ldap_writes_return_to_provider() {
+	local provider_dir="$RUN_DIR/provider-ldap" replica_dir="$RUN_DIR/replica-ldap"
+	local radius_dir="$RUN_DIR/provider-radius" provider_port replica_port radius_port output
+
+	mkdir -p "$provider_dir" "$replica_dir" "$radius_dir"
+	provider_port=$(free_port)
+	slapd_start "$provider_dir" "$provider_port" || { fail "slapd_start of the provider failed"; return; }
+
+	# The replica: the same data, read-only, as a replica of the provider is.
+	replica_port=$(free_port)
+	slapd_start "$replica_dir" "$replica_port" || { fail "slapd_start of the replica failed"; return; }
+	slapd_stop "$replica_dir"
+	echo "readonly on" >>"$replica_dir/slapd/slapd.conf"
+	slapd_resume "$replica_dir" "$replica_port" || { fail "slapd_resume of the replica failed"; return; }
+
+	radius_port=$(free_port)
+	radiusd_start "$radius_dir" "$radius_port" "ldap://127.0.0.1:$provider_port/" "ldap://127.0.0.1:$replica_port/" ||
+		{ fail "radiusd_start failed"; return; }
+
+	# While the provider is down, round 1 is served by the replica.
+	slapd_stop "$provider_dir"
+	expect_challenge "$radius_port" alice alice-pw || return
+	slapd_resume "$provider_dir" "$provider_port" || { fail "slapd_resume of the provider failed"; return; }
+
+	# Round 2's write must reach the provider, not fail on the replica.
+	mark_log "$radius_dir"
+	output=$(send_request "$radius_port" alice "$(alice_code 0)" "State = $ROUND1_STATE")
+	if ! expect_equal "round 2 reply code after the provider came back" Access-Accept "$(radius_reply_code "$output")"; then
+		show_output "$output"
+		tail -n "+$((LOG_MARK + 1))" "$radius_dir/radiusd.log" | grep -E 'reason=|Modify' | sed 's/^/      | /'
+	fi
+
+	radiusd_stop "$radius_dir"
+	slapd_stop "$replica_dir"
+	slapd_stop "$provider_dir"
+}
+
 test_ldap_outage_and_recovery() {
 	local ldap_dir="$RUN_DIR/outage-ldap" radius_dir="$RUN_DIR/outage-radius"
 	local ldap_port radius_port output code tries
@@ -1182,6 +1219,7 @@ ALL_TESTS=(
 	test_policy_change_applies_after_ttl
 	test_policy_unknown_enforcement_is_required
 	test_ldap_failover_signin
+	test_ldap_writes_return_to_provider
 	test_ldap_outage_and_recovery
 	test_ldap_starttls_signin
 	test_ldaps_round1_challenge
