@@ -92,7 +92,7 @@ error:
 	return NULL;
 }
 
-/** Pool callback: open a connection to the first server that answers. */
+/** Pool callback: open a connection to the first server that accepts the service account's bind. */
 static void *mod_conn_create(TALLOC_CTX *ctx, void *instance)
 {
 	rlm_twostep_t const	*inst = instance;
@@ -129,7 +129,7 @@ int twostep_ldap_init(rlm_twostep_t *inst)
 	inst->search_pool = fr_connection_pool_module_init(inst->cs, inst, mod_conn_create, NULL, prefix);
 	if (!inst->search_pool) return -1;
 
-	/* The "bind" sub-section holds the bind pool's own "pool" section. */
+	/* The "bind" sub-section contains the bind pool's own "pool" section. */
 	bind_cs = cf_section_sub_find(inst->cs, "bind");
 	if (!bind_cs) {
 		bind_cs = cf_section_alloc(inst->cs, "bind", NULL);
@@ -305,7 +305,7 @@ twostep_ldap_rcode_t twostep_ldap_search(rlm_twostep_t const *inst, REQUEST *req
 	case LDAP_SERVER_DOWN:
 	case LDAP_TIMEOUT:
 	case LDAP_CONNECT_ERROR:
-		/* A timed-out operation may still answer later: never reuse that connection. */
+		/* A timed-out operation may still get a result later: never reuse that connection. */
 		REDEBUG("Search of %s on %s failed: %s", base, conn->uri, ldap_err2string(rc));
 		if (*result) ldap_msgfree(*result);
 		*result = NULL;

@@ -475,7 +475,7 @@ static void cas_value(LDAPMod *mods, int *num, char **values, char const *attr, 
 	(*num)++;
 }
 
-/** Record an answer on the user's entry with one compare-and-swap modify.
+/** Record a response to a challenge on the user's entry with one compare-and-swap modify.
  *
  * The modify deletes the counter values round 1 read (the snapshot in the
  * State) and adds new ones, under an assertion that the user is not locked
@@ -623,7 +623,7 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, char
 		return RLM_MODULE_REJECT;
 	}
 
-	/* Each challenge takes one answer, right or wrong, or one request for a new code. */
+	/* Each challenge takes one response: a right or wrong code, or one request for a new code. */
 	switch (twostep_replay_mark(inst->answered, claims.nonce, claims.issued + lifetime, now)) {
 	case TWOSTEP_REPLAY_FIRST:
 		break;
@@ -707,7 +707,7 @@ rlm_rcode_t twostep_round_code(rlm_twostep_t const *inst, REQUEST *request, char
 		return decision_rcode(out.result);
 	}
 
-	/* Record the answer on the entry; a State answered at another server loses here. */
+	/* Record the response on the entry. A State already used at another server fails here. */
 	if (otp_rcode == TWOSTEP_OTP_MATCH || otp_rcode == TWOSTEP_OTP_MISMATCH || otp_rcode == TWOSTEP_OTP_MALFORMED) {
 		bool correct = (otp_rcode == TWOSTEP_OTP_MATCH);
 

@@ -8,10 +8,10 @@
 # The last line of output is "N passed, N failed"; the exit status is 1 when
 # any test failed.
 #
-# Layout: one slapd with fresh demo data; gateways "gw1" and "gw2"; radiusd
-# "main" uses gw1 then gw2 with no per-user interval, so tests can send
-# several codes; radiusd "limit-a" and "limit-b" share the slapd with the
-# default per-user limits, to show they hold across servers.
+# Layout: one slapd with fresh demo data and two gateways, "gw1" and "gw2".
+# radiusd "main" uses gw1 then gw2 with no per-user interval, so tests can
+# send several codes. radiusd "limit-a" and "limit-b" share the slapd with
+# the default per-user limits, to show they hold across servers.
 
 set -u
 
@@ -212,7 +212,7 @@ test_sms_hanging_gateway_gives_up_at_budget() {
 	TWOSTEP_RADCLIENT_TIMEOUT=8 send_request "$MAIN_PORT" bob bob-pw >"$RUN_DIR/hang.out" &
 	pid=$!
 
-	# Meanwhile radiusd answers other users.
+	# Meanwhile radiusd still serves other users.
 	sleep 0.5
 	other=$(send_request "$MAIN_PORT" carol carol-pw)
 	expect_equal "carol's reply while bob's SMS hangs" Access-Accept "$(radius_reply_code "$other")"
