@@ -15,7 +15,7 @@ RCSID("$Id$")
 #include "directory.h"
 #include "escape.h"
 
-/** What a cache entry holds. */
+/** Kind of a cache entry. */
 typedef enum {
 	DIR_POLICY = 0,		//!< An ancestor of some user: its policy, or none.
 	DIR_GROUP		//!< A configured group: its members.
@@ -91,6 +91,15 @@ static char *dn_normalise(TALLOC_CTX *ctx, char const *dn)
 	out = talloc_typed_strdup(ctx, norm);
 	ldap_memfree(norm);
 	for (char *p = out; *p; p++) *p = tolower((uint8_t) *p);
+	return out;
+}
+
+/** Copy a DN in lower case, as the key of a DN that ldap_dn2str wrote. */
+static char *dn_lower(TALLOC_CTX *ctx, char const *dn)
+{
+	char *out = talloc_typed_strdup(ctx, dn);
+
+	for (char *p = out; p && *p; p++) *p = tolower((uint8_t) *p);
 	return out;
 }
 
@@ -252,7 +261,8 @@ twostep_ldap_rcode_t twostep_dir_policy(rlm_twostep_t const *inst, REQUEST *requ
 		}
 		entry.dn = talloc_typed_strdup(request, ancestor);
 		ldap_memfree(ancestor);
-		entry.key = dn_normalise(request, entry.dn);
+		/* ldap_dn2str already wrote the LDAPv3 form: lower case is all the key needs. */
+		entry.key = dn_lower(request, entry.dn);
 		if (!entry.key) {
 			rcode = TWOSTEP_LDAP_ERROR;
 			break;
@@ -336,7 +346,7 @@ static twostep_ldap_rcode_t fetch_group(rlm_twostep_t const *inst, REQUEST *requ
  * @param[in] group_dn		The group.
  * @param[in] user_dn		The user's DN.
  * @param[in] member_of		The user's member-of values (a talloc array, may be NULL).
- * @param[out] is_member	The answer, on TWOSTEP_LDAP_OK.
+ * @param[out] is_member	Whether the user is a member, on TWOSTEP_LDAP_OK.
  * @return TWOSTEP_LDAP_OK, or the result of a failed search (the caller fails closed).
  */
 twostep_ldap_rcode_t twostep_dir_is_member(rlm_twostep_t const *inst, REQUEST *request, char const *group_dn,
