@@ -10,14 +10,14 @@ RCSIDH(twostep_challenge_h, "$Id$")
 #include "signin.h"
 #include "ldap.h"
 
-/** Who a challenge is for: carried into every State of one sign-in. */
+/** Subject of a challenge: the user, carried into every State of one sign-in. */
 typedef struct {
 	char const			*name;		//!< Normalised User-Name.
 	char const			*dn;		//!< DN of the user's entry.
 	twostep_state_snapshot_t	snapshot;	//!< Replay and failure counters read from the entry.
 } twostep_subject_t;
 
-/** What a challenge step decided, for the caller's decision line. */
+/** Outcome of a challenge step, for the caller's decision line. */
 typedef struct {
 	twostep_result_t	result;		//!< Challenge, reject or fail.
 	char const		*reason;	//!< Reason code for the log line.

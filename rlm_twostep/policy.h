@@ -2,7 +2,7 @@
  * policy.h: the two-step verification decision for one sign-in.
  *
  * Given the organisation policy that applies to a user, the user's own
- * attributes and the current time, twostep_policy_decide() says what round 1
+ * attributes and the current time, twostep_policy_decide() returns what round 1
  * does after a correct password: accept on the password alone, challenge
  * for a code with a given method, ask the user to enroll, or reject. It is a
  * pure function: the caller reads LDAP and passes plain values in.
@@ -23,7 +23,7 @@ typedef enum {
 	TWOSTEP_POLICY_METHOD_ALL = (1 << 0) | (1 << 1)
 } twostep_policy_method_t;
 
-/** What an organisation or OU requires. */
+/** Enforcement an organisation or OU requires. */
 typedef enum {
 	TWOSTEP_ENFORCE_OPTIONAL = 0,	//!< 2SV for enrolled users only.
 	TWOSTEP_ENFORCE_REQUIRED,	//!< 2SV for everyone; unenrolled users must enroll.
@@ -50,7 +50,7 @@ typedef struct {
 	twostep_policy_method_t	method;			//!< Method attribute (preferred method), NONE when absent.
 } twostep_policy_user_t;
 
-/** What round 1 does after a correct password. */
+/** Outcome of round 1 after a correct password. */
 typedef enum {
 	TWOSTEP_DECISION_PASSWORD_ONLY = 0,	//!< Access-Accept on the password alone.
 	TWOSTEP_DECISION_CHALLENGE,		//!< Access-Challenge for a code with the chosen method.

@@ -6,7 +6,7 @@
  * Each gateway keeps a pool of curl handles, and a handle keeps its
  * connection open between requests, so a burst of sign-ins does not pay a
  * TLS handshake per message. Nothing sent or received is logged: the body
- * holds the code, and the number appears only masked.
+ * contains the code, and the number appears only masked.
  */
 RCSID("$Id$")
 
@@ -16,7 +16,7 @@ RCSID("$Id$")
 #include "sms.h"
 #include "crypto.h"
 
-/** Largest gateway answer kept for the success check; the rest is read and dropped. */
+/** Largest part of a gateway response kept for the success check. The rest is read and dropped. */
 #define BODY_MAX		4096
 
 /** Largest rendered URL, header or body. */

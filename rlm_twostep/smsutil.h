@@ -1,7 +1,7 @@
 /*
  * smsutil.h: the pure parts of SMS codes: phone numbers (E.164), masking,
  * code generation and hashing, gateway request templates, and the check of
- * a gateway's answer.
+ * a gateway's response.
  *
  * No FreeRADIUS dependency: unit tests link this file alone.
  */
@@ -92,7 +92,7 @@ typedef enum {
 ssize_t twostep_template_render(char *out, size_t outlen, char const *tmpl, twostep_encoding_t encoding,
 				char const *phone, char const *message, char const *code);
 
-/** Tell whether a gateway's answer means the message was accepted.
+/** Tell whether a gateway's response means the message was accepted.
  *
  * @param[in] status		HTTP status.
  * @param[in] body		Response body (not NUL-terminated).

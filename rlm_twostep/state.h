@@ -71,7 +71,7 @@ typedef struct {
 	uint8_t			last_nonce[TWOSTEP_STATE_NONCE_LEN];	//!< Nonce of the last answered challenge.
 } twostep_state_snapshot_t;
 
-/** What a token asserts about a pending challenge. */
+/** Claims a token makes about a pending challenge. */
 typedef struct {
 	twostep_method_t	method;				//!< Method the challenge asked for.
 	int64_t			issued;				//!< Issue time, seconds since the epoch.
@@ -144,7 +144,7 @@ twostep_state_rcode_t twostep_state_verify(twostep_state_claims_t *claims,
 
 /** Load a key file.
  *
- * The file holds one line: a key id (decimal, 1..255), white space, and 64
+ * The file contains one line: a key id (decimal, 1..255), white space, and 64
  * hexadecimal digits (32 bytes). Lines starting with '#' and blank lines are
  * ignored.
  *
